@@ -1,0 +1,50 @@
+# The two commands: `make run` (set up, migrate, serve web + worker + beat) and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+export PORT
+
+.PHONY: install run migrate test lint bench services-status services-stop superuser clean
+
+$(BIN)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+install: $(BIN)/.installed
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+run: migrate
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	@echo ""
+	@echo "  admin    http://127.0.0.1:$(PORT)/admin/"
+	@echo "  API docs http://127.0.0.1:$(PORT)/api/docs/"
+	@echo "  health   http://127.0.0.1:$(PORT)/health/"
+	@echo "  metrics  http://127.0.0.1:$(PORT)/metrics"
+	@echo ""
+	$(BIN)/honcho start -f Procfile
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+services-status: install
+	$(BIN)/python -m agency.embedded status
+
+services-stop: install
+	$(BIN)/python -m agency.embedded stop
+
+superuser: install
+	$(BIN)/python manage.py createsuperuser
+
+clean:
+	rm -rf $(VENV) var

