@@ -223,3 +223,14 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Models whose rows are read by id through apps.cache (invalidated on save/delete after commit).
+AGENCY_CACHED_MODELS = ["agents.Agent", "tasks.Task", "embeddings.Collection"]
+
+# --- per-app settings ------------------------------------------------------------------------
+# Each app keeps its own settings in a component module, so that apps evolve without touching this file.
+from .components.agents import *  # noqa: E402, F403
+from .components.cache import *  # noqa: E402, F403
+from .components.embeddings import *  # noqa: E402, F403
+from .components.ops import *  # noqa: E402, F403
+from .components.tasks import *  # noqa: E402, F403

@@ -1,0 +1,120 @@
+"""What every benchmark shares: Django set up against a scratch database, timing, the table.
+
+Benchmarks run as scripts (`python bench/<name>.py [--quick]`). They create a scratch database
+`agency_bench_<pid>` on the configured PostgreSQL server (embedded by default), migrate it, and
+drop it at the end, so a benchmark never touches the dev or test data. Each row of the table is
+measured against a baseline (raw psycopg, raw redis-py, numpy) in the same run, because this
+machine is shared and noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def parse_args(description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="tiny data; the test suite runs it")
+    if extra:
+        extra(parser)
+    return parser.parse_args()
+
+
+@contextmanager
+def django_scratch_db(label: str = "bench") -> Iterator[None]:
+    """Django configured on a fresh, migrated scratch database that is dropped afterwards."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "agency.settings.local")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection, connections
+
+    name = f"agency_{label}_{os.getpid()}"
+    with connection.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        cur.execute(f'CREATE DATABASE "{name}"')
+    connections.close_all()
+    original = settings.DATABASES["default"]["NAME"]
+    settings.DATABASES["default"]["NAME"] = name
+    connection.settings_dict["NAME"] = name
+    try:
+        call_command("migrate", verbosity=0, interactive=False)
+        yield
+    finally:
+        connections.close_all()
+        settings.DATABASES["default"]["NAME"] = original
+        connection.settings_dict["NAME"] = original
+        with connection.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connections.close_all()
+
+
+def psycopg_dsn() -> str:
+    """A libpq DSN for the database Django is using now (for the raw baselines)."""
+    from django.db import connection
+
+    s = connection.settings_dict
+    parts = [f"host={s['HOST']}", f"port={s['PORT']}", f"dbname={s['NAME']}", f"user={s['USER']}"]
+    if s.get("PASSWORD"):
+        parts.append(f"password={s['PASSWORD']}")
+    return " ".join(parts)
+
+
+def timed(fn: Callable[[], object], repeat: int) -> list[float]:
+    """Wall-clock seconds of `repeat` calls of `fn`."""
+    out = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def p50(samples: Sequence[float]) -> float:
+    return statistics.median(samples)
+
+
+def p95(samples: Sequence[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+
+
+def commit_id() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """A Markdown table (pasteable into the README), headed by the commit and date it was measured at."""
+    print(f"\n### {title}  (commit {commit_id()}, {time.strftime('%Y-%m-%d')})\n")
+    cells = [[_fmt(c) for c in row] for row in rows]
+    widths = [max(len(str(h)), *(len(r[i]) for r in cells)) if cells else len(str(h)) for i, h in enumerate(headers)]
+    print("| " + " | ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
+    print("| " + " | ".join("-" * w for w in widths) + " |")
+    for row in cells:
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
+    sys.stdout.flush()
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
