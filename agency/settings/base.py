@@ -78,6 +78,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
+    "apps.audit.middleware.AccessLogMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -230,6 +231,7 @@ AGENCY_CACHED_MODELS = ["agents.Agent", "tasks.Task", "embeddings.Collection"]
 # --- per-app settings ------------------------------------------------------------------------
 # Each app keeps its own settings in a component module, so that apps evolve without touching this file.
 from .components.agents import *  # noqa: E402, F403
+from .components.audit import *  # noqa: E402, F403
 from .components.cache import *  # noqa: E402, F403
 from .components.embeddings import *  # noqa: E402, F403
 from .components.ops import *  # noqa: E402, F403
