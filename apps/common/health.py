@@ -42,7 +42,8 @@ def _redis() -> dict[str, Any]:
 def _celery() -> dict[str, Any]:
     from agency.celery import app
 
-    replies = app.control.ping(timeout=settings.AGENCY_HEALTH_CELERY_TIMEOUT)
+    # limit=1: one answering worker proves the broker path; don't wait out the timeout for more.
+    replies = app.control.ping(timeout=settings.AGENCY_HEALTH_CELERY_TIMEOUT, limit=1)
     if not replies:
         raise RuntimeError("no Celery worker answered the ping")
     return {"workers": sorted(name for reply in replies for name in reply)}
