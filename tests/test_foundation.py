@@ -81,3 +81,11 @@ def test_health_is_200_with_postgres_redis_and_a_worker_up(client, celery_worker
 
 def test_admin_login_page_is_served(client):
     assert client.get("/admin/login/").status_code == 200
+
+
+def test_admin_index_shows_the_platform_dashboard(client, operator):
+    client.force_login(operator)
+    response = client.get("/admin/")
+    assert response.status_code == 200
+    assert b"agency-dashboard" in response.content
+    assert b"Platform status" in response.content
