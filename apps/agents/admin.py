@@ -1,0 +1,168 @@
+"""Operators' view of agents: filters, search, readable JSON, their recent tasks and change history."""
+
+from __future__ import annotations
+
+import json
+
+from auditlog.models import LogEntry
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from apps.agents.models import Agent
+from apps.common.errors import DomainError
+from apps.tasks.models import Task
+
+
+def pretty_json(value) -> str:
+    return format_html("<pre style='white-space:pre-wrap;margin:0'>{}</pre>",
+                       json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+def history_table(obj, limit: int = 20) -> str:
+    """The object's last auditlog entries (who, when, what changed), newest first."""
+    entries = LogEntry.objects.get_for_object(obj).select_related("actor").order_by("-timestamp")[:limit]
+    if not entries:
+        return "—"
+    rows = format_html_join(
+        "", "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+        ((e.timestamp.strftime("%Y-%m-%d %H:%M:%S"), e.get_action_display(), e.actor or "system",
+          json.dumps(e.changes_dict, ensure_ascii=False)[:500]) for e in entries),
+    )
+    return format_html("<table><tr><th>when</th><th>action</th><th>by</th><th>changes</th></tr>{}</table>", rows)
+
+
+class RecentTasksFormSet(forms.BaseInlineFormSet):
+    """Only the 20 newest tasks: an agent's history can be millions of rows (the link shows them all)."""
+
+    def get_queryset(self):
+        qs = super().get_queryset()
+        return qs.filter(pk__in=list(qs.order_by("-created_at").values_list("pk", flat=True)[:20]))
+
+
+class TaskInline(admin.TabularInline):
+    """The agent's most recent tasks, read-only; each links to the task's own page."""
+
+    model = Task
+    formset = RecentTasksFormSet
+    verbose_name_plural = "recent tasks (newest 20)"
+    fields = ["link", "type", "status", "priority", "attempts", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+    ordering = ["-created_at"]
+
+    @admin.display(description="task")
+    def link(self, obj: Task) -> str:
+        return format_html('<a href="{}">{}</a>', reverse("admin:tasks_task_change", args=[obj.pk]), obj.pk)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).order_by("-created_at")
+
+
+class AgentAdminForm(forms.ModelForm):
+    """Carries the version the operator opened, so the admin obeys the same optimistic lock as the API."""
+
+    expected_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    class Meta:
+        model = Agent
+        fields = ["namespace", "name", "type", "status", "capabilities"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["expected_version"].initial = self.instance.version
+
+    def clean_capabilities(self):
+        value = self.cleaned_data.get("capabilities")
+        if not isinstance(value, dict):
+            raise forms.ValidationError("capabilities must be a JSON object")
+        return value
+
+    def clean(self):
+        cleaned = super().clean()
+        expected = cleaned.get("expected_version")
+        if self.instance.pk and expected is not None:
+            current = Agent.objects.filter(pk=self.instance.pk).values_list("version", flat=True).first()
+            if current != expected:
+                raise forms.ValidationError(
+                    f"This agent was changed by someone else (now version {current}, you opened {expected}); "
+                    "reload the page and apply your change again."
+                )
+        return cleaned
+
+
+@admin.register(Agent)
+class AgentAdmin(admin.ModelAdmin):
+    form = AgentAdminForm
+    list_display = ["name", "type", "status", "namespace", "version", "task_count", "updated_at"]
+    list_filter = ["status", "type", "namespace"]
+    search_fields = ["name", "type", "id"]
+    readonly_fields = ["id", "version", "created_at", "updated_at", "capabilities_pretty", "tasks_link", "history"]
+    fields = ["namespace", "name", "type", "status", "capabilities", "capabilities_pretty", "id", "version",
+              "expected_version", "created_at", "updated_at", "tasks_link", "history"]
+    inlines = [TaskInline]
+    actions = ["mark_maintenance", "mark_active"]
+
+    @admin.display(description="capabilities (formatted)")
+    def capabilities_pretty(self, obj: Agent) -> str:
+        return pretty_json(obj.capabilities)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_task_count=Count("tasks"))
+
+    @admin.display(description="tasks", ordering="_task_count")
+    def task_count(self, obj: Agent) -> int:
+        return obj._task_count
+
+    @admin.display(description="all tasks")
+    def tasks_link(self, obj: Agent) -> str:
+        url = reverse("admin:tasks_task_changelist") + f"?agent__id__exact={obj.pk}"
+        return format_html('<a href="{}">all tasks of this agent</a>', url)
+
+    @admin.display(description="change history (auditlog)")
+    def history(self, obj: Agent) -> str:
+        return history_table(obj)
+
+    def _set_status(self, request, queryset, status: str) -> None:
+        from apps.agents.services import agent_update
+
+        done = 0
+        for agent in queryset:
+            try:
+                agent_update(agent_id=agent.pk, expected_version=agent.version, status=status)
+                done += 1
+            except DomainError as exc:
+                self.message_user(request, f"{agent}: {exc.message}", messages.WARNING)
+        self.message_user(request, f"{done} agent(s) set to {status}.")
+
+    @admin.action(description="Put selected agents in maintenance")
+    def mark_maintenance(self, request, queryset):
+        self._set_status(request, queryset, "maintenance")
+
+    @admin.action(description="Mark selected agents active")
+    def mark_active(self, request, queryset):
+        self._set_status(request, queryset, "active")
+
+    def save_model(self, request, obj: Agent, form, change: bool) -> None:
+        """Edits go through the services so they get the same validation and version check as the API."""
+        from apps.agents.services import agent_create, agent_update
+
+        data = {f: form.cleaned_data[f] for f in ("namespace", "name", "type", "status", "capabilities")}
+        try:
+            if change:
+                expected = form.cleaned_data.get("expected_version") or obj.version
+                saved = agent_update(agent_id=obj.pk, expected_version=expected, **data)
+            else:
+                saved = agent_create(**data)
+        except DomainError as exc:  # lost a race after the form's own check: say so, write nothing
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        for field in ("pk", "version", "created_at", "updated_at"):
+            setattr(obj, field, getattr(saved, field))
+        obj._state.adding = False

@@ -14,7 +14,8 @@ def _invalidate(sender, instance, **kwargs) -> None:
 
 
 def connect() -> None:
-    for label in getattr(settings, "AGENCY_CACHED_MODELS", []):
+    # The cache app's own WarmingRule is read by id through the row cache as well.
+    for label in [*getattr(settings, "AGENCY_CACHED_MODELS", []), "cache.WarmingRule"]:
         try:
             model = apps.get_model(label)
         except LookupError:

@@ -1,0 +1,55 @@
+"""Shapes of agents on the wire. Validation of types and choices here; rules live in services."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from apps.agents.models import Agent, AgentStatus
+
+
+def validate_json_object(value, field: str):
+    if not isinstance(value, dict):
+        raise serializers.ValidationError(f"must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+class AgentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Agent
+        fields = ["id", "namespace", "name", "type", "capabilities", "status", "version", "created_at", "updated_at"]
+        read_only_fields = ["id", "version", "created_at", "updated_at"]
+
+
+class AgentCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=255)
+    type = serializers.CharField(max_length=100)
+    capabilities = serializers.JSONField(required=False, default=dict)
+    status = serializers.ChoiceField(choices=AgentStatus.choices, required=False, default=AgentStatus.ACTIVE)
+    namespace = serializers.CharField(max_length=100, required=False, default="default")
+
+    def validate_capabilities(self, value):
+        return validate_json_object(value, "capabilities")
+
+
+class AgentUpdateSerializer(serializers.Serializer):
+    """Partial update; `version` is the version the client read (or send If-Match instead)."""
+
+    version = serializers.IntegerField(min_value=1, required=False)
+    name = serializers.CharField(max_length=255, required=False)
+    type = serializers.CharField(max_length=100, required=False)
+    capabilities = serializers.JSONField(required=False)
+    status = serializers.ChoiceField(choices=AgentStatus.choices, required=False)
+    namespace = serializers.CharField(max_length=100, required=False)
+
+    def validate_capabilities(self, value):
+        return validate_json_object(value, "capabilities")
+
+
+class AgentStatsSerializer(serializers.Serializer):
+    agent_id = serializers.UUIDField()
+    tasks_by_status = serializers.DictField(child=serializers.IntegerField())
+    total = serializers.IntegerField()
+    success_rate = serializers.FloatField(allow_null=True)
+    mean_duration_seconds = serializers.FloatField(allow_null=True)
+    p95_duration_seconds = serializers.FloatField(allow_null=True)
+    last_activity = serializers.DateTimeField(allow_null=True)

@@ -1,0 +1,159 @@
+"""Writes to agents. Every update is guarded by the row's `version` (optimistic concurrency).
+
+Why optimistic and not a row lock: agents are edited rarely and by different services that read,
+think, then write; holding a lock across that gap is impossible over HTTP. So the caller names
+the version it read and the write is a single conditional UPDATE; a stale version changes
+nothing and answers 409 with the current version.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from auditlog.diff import model_instance_diff
+from auditlog.models import LogEntry
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.agents.models import Agent
+from apps.cache.services import instances_invalidate
+from apps.common.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
+
+UPDATABLE_FIELDS = ("name", "type", "capabilities", "status", "namespace")
+
+
+def _check_capabilities(capabilities: Any) -> None:
+    if not isinstance(capabilities, dict):
+        raise ValidationFailed(
+            f"capabilities: must be a JSON object, got {type(capabilities).__name__}", details={"field": "capabilities"}
+        )
+    size = len(json.dumps(capabilities, separators=(",", ":")).encode())
+    limit = settings.AGENCY_AGENT_MAX_CAPABILITIES_BYTES
+    if size > limit:
+        raise PayloadTooLarge(
+            f"capabilities: {size} bytes exceeds the limit of {limit} bytes",
+            details={"field": "capabilities", "size": size, "limit": limit},
+        )
+
+
+def _clean(agent: Agent) -> None:
+    """full_clean() with Django's error dict turned into our 400 naming the field."""
+    try:
+        agent.full_clean()
+    except ValidationError as exc:
+        errors = exc.message_dict
+        field, messages = next(iter(errors.items()))
+        label = "" if field == "__all__" else f"{field}: "
+        raise ValidationFailed(f"{label}{messages[0]}", details=errors) from exc
+
+
+@transaction.atomic
+def agent_create(
+    *, name: str, type: str, capabilities: dict[str, Any] | None = None,
+    status: str = "active", namespace: str = "default",
+) -> Agent:
+    capabilities = {} if capabilities is None else capabilities
+    _check_capabilities(capabilities)
+    agent = Agent(name=name, type=type, capabilities=capabilities, status=status, namespace=namespace)
+    _clean(agent)
+    try:
+        with transaction.atomic():  # savepoint: a concurrent create of the same name loses cleanly
+            agent.save()
+    except IntegrityError as exc:
+        raise _name_taken(namespace, name) from exc
+    return agent
+
+
+def _name_taken(namespace: str, name: str) -> Conflict:
+    return Conflict(f"name: an agent named {name!r} already exists in namespace {namespace!r}",
+                    details={"field": "name"})
+
+
+def parse_if_match(header: str | None) -> int | None:
+    """The version inside an If-Match value such as `W/"3"` or `"3"`; None when absent."""
+    if not header:
+        return None
+    value = header.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    value = value.strip('"')
+    if not value.isdigit():
+        raise ValidationFailed(f'If-Match: expected an ETag like W/"3", got {header!r}', details={"field": "If-Match"})
+    return int(value)
+
+
+@transaction.atomic
+def agent_update(*, agent_id: Any, expected_version: int, **changes: Any) -> Agent:
+    """Apply `changes` only if the row is still at `expected_version`; bump the version.
+
+    The write is one `UPDATE … WHERE id = %s AND version = %s`, so two writers that read the same
+    version cannot both win: the second one matches zero rows and gets 409 with the current
+    version, and nothing of it is written. An auditlog entry records the diff (the UPDATE does not
+    go through save(), so we log it ourselves).
+    """
+    unknown = set(changes) - set(UPDATABLE_FIELDS)
+    if unknown:
+        field = sorted(unknown)[0]
+        raise ValidationFailed(f"{field}: this field cannot be updated", details={"field": field})
+    try:
+        old = Agent.objects.get(pk=agent_id)
+    except Agent.DoesNotExist:
+        raise NotFound(f"agent {agent_id} does not exist", details={"field": "id"}) from None
+    if "capabilities" in changes:
+        _check_capabilities(changes["capabilities"])
+    new = Agent(**{f.attname: getattr(old, f.attname) for f in Agent._meta.concrete_fields})
+    new._state.adding = False  # an existing row: uniqueness checks must exclude itself
+    for key, value in changes.items():
+        setattr(new, key, value)
+    _clean(new)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            updated = Agent.objects.filter(pk=agent_id, version=expected_version).update(
+                **changes, version=F("version") + 1, updated_at=now
+            )
+    except IntegrityError as exc:
+        raise _name_taken(new.namespace, new.name) from exc
+    if updated == 0:
+        current = Agent.objects.filter(pk=agent_id).values_list("version", flat=True).first()
+        if current is None:
+            raise NotFound(f"agent {agent_id} does not exist", details={"field": "id"})
+        raise Conflict(
+            f"version: agent {agent_id} is at version {current}, the update was based on version {expected_version}",
+            code="stale_version", details={"current_version": current},
+        )
+    new.version = expected_version + 1
+    new.updated_at = now
+    instances_invalidate(Agent, [agent_id])
+    changes_diff = model_instance_diff(old, new)
+    if changes_diff:
+        LogEntry.objects.log_create(new, action=LogEntry.Action.UPDATE, changes=changes_diff)
+    return new
+
+
+@transaction.atomic
+def agent_delete(*, agent_id: Any) -> None:
+    """Hard delete, refused (409) while the agent still has pending or running tasks.
+
+    Why hard and not soft: "retired but kept" is already expressed by `status=inactive`, which
+    keeps the row visible and filterable; a soft-delete flag would be a second, overlapping
+    state that every query must remember to exclude. Nothing is lost by deleting: the agent's
+    finished tasks keep their history (the FK is SET NULL) and auditlog keeps the deleted row's
+    last state in its DELETE entry.
+    """
+    from apps.tasks.models import Task, TaskStatus
+
+    agent = Agent.objects.select_for_update().filter(pk=agent_id).first()
+    if agent is None:
+        raise NotFound(f"agent {agent_id} does not exist", details={"field": "id"})
+    active = Task.objects.filter(agent_id=agent_id, status__in=[TaskStatus.PENDING, TaskStatus.RUNNING]).count()
+    if active:
+        raise Conflict(
+            f"agent {agent_id} still has {active} pending or running task(s); cancel them or set status=inactive",
+            details={"active_tasks": active},
+        )
+    agent.delete()

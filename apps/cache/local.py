@@ -1,0 +1,92 @@
+"""L1: a bounded, thread-safe, in-process LRU with a TTL per entry.
+
+It only ever holds copies of what is in Redis (L2); the coherence subscriber drops entries when
+another process writes. `generation` grows on every invalidation so that a reader who fetched a
+value from L2 *before* an invalidation arrived does not put that stale value into L1 afterwards.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any
+
+MISSING: Any = object()
+
+
+class LocalCache:
+    def __init__(self, *, max_entries: int, max_ttl: float) -> None:
+        self.max_entries = max(0, int(max_entries))
+        self.max_ttl = float(max_ttl)
+        self._data: OrderedDict[str, tuple[float, Any, frozenset[str]]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.generation = 0
+        self.hits = 0
+        self.misses = 0
+        self.evictions = 0
+        self.expirations = 0
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(self, key: str) -> Any:
+        """The stored value (as stored) or MISSING; counts hits and misses."""
+        with self._lock:
+            entry = self._data.get(key)
+            if entry is None:
+                self.misses += 1
+                return MISSING
+            if entry[0] <= time.monotonic():
+                del self._data[key]
+                self.expirations += 1
+                self.misses += 1
+                return MISSING
+            self._data.move_to_end(key)
+            self.hits += 1
+            return entry[1]
+
+    def set(self, key: str, value: Any, *, ttl: float | None, tags: Iterable[str] = (),
+            generation: int | None = None) -> bool:
+        """Store unless an invalidation happened since `generation` was read; evicts the LRU entry."""
+        if self.max_entries == 0:
+            return False
+        life = self.max_ttl if ttl is None else min(float(ttl), self.max_ttl)
+        with self._lock:
+            if generation is not None and generation != self.generation:
+                return False
+            self._data[key] = (time.monotonic() + life, value, frozenset(tags))
+            self._data.move_to_end(key)
+            while len(self._data) > self.max_entries:
+                self._data.popitem(last=False)
+                self.evictions += 1
+        return True
+
+    def delete_many(self, keys: Iterable[str]) -> int:
+        with self._lock:
+            self.generation += 1
+            return sum(1 for k in keys if self._data.pop(k, None) is not None)
+
+    def drop_tags(self, tags: Iterable[str]) -> int:
+        wanted = set(tags)
+        with self._lock:
+            self.generation += 1
+            doomed = [k for k, (_, _, t) in self._data.items() if t & wanted]
+            for k in doomed:
+                del self._data[k]
+            return len(doomed)
+
+    def drop_pattern(self, pattern: str) -> int:
+        with self._lock:
+            self.generation += 1
+            doomed = [k for k in self._data if fnmatch.fnmatchcase(k, pattern)]
+            for k in doomed:
+                del self._data[k]
+            return len(doomed)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self._data.clear()

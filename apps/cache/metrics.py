@@ -1,0 +1,42 @@
+"""Prometheus export of the cache counters (read at scrape time, so the hot path pays nothing)."""
+
+from __future__ import annotations
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import REGISTRY, Collector
+
+
+class CacheCollector(Collector):
+    def collect(self):
+        from apps.cache.services.core import _caches
+
+        requests = CounterMetricFamily("agency_cache_requests", "Cache reads by level and result",
+                                       labels=["alias", "level", "result"])
+        evictions = CounterMetricFamily("agency_cache_evictions", "L1 LRU evictions", labels=["alias"])
+        loads = CounterMetricFamily("agency_cache_loads", "Loader calls after a miss", labels=["alias"])
+        errors = CounterMetricFamily("agency_cache_redis_errors", "Redis errors seen by the cache", labels=["alias"])
+        entries = GaugeMetricFamily("agency_cache_l1_entries", "Entries in this process's L1", labels=["alias"])
+        subscribed = GaugeMetricFamily("agency_cache_subscribed", "1 while invalidations are received",
+                                       labels=["alias"])
+        for alias, c in list(_caches.items()):
+            n = c.counters()
+            requests.add_metric([alias, "l1", "hit"], n["l1_hits"])
+            requests.add_metric([alias, "l1", "miss"], n["l1_misses"])
+            requests.add_metric([alias, "l2", "hit"], n["l2_hits"])
+            requests.add_metric([alias, "l2", "miss"], n["l2_misses"])
+            evictions.add_metric([alias], n["l1_evictions"])
+            loads.add_metric([alias], n["loads"])
+            errors.add_metric([alias], n["errors"])
+            entries.add_metric([alias], len(c.local))
+            subscribed.add_metric([alias], 1.0 if c._sub_healthy.is_set() else 0.0)
+        yield from (requests, evictions, loads, errors, entries, subscribed)
+
+
+_registered = False
+
+
+def register() -> None:
+    global _registered
+    if not _registered:
+        REGISTRY.register(CacheCollector())
+        _registered = True

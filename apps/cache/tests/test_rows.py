@@ -1,0 +1,94 @@
+"""The row cache (`instance_get`) for agents and the cache app's own rules."""
+
+import uuid
+
+import pytest
+from django.db import transaction
+from django_redis import get_redis_connection
+
+from apps.agents.models import Agent
+from apps.agents.tests.factories import AgentFactory
+from apps.cache import services
+from apps.cache.backend import ACCESS_KEY
+from apps.cache.tests.conftest import subscribed
+
+# Committed rows: inside the test's own (never committed) transaction a freshly written row is
+# "dirty" and read from the database, which is exactly the read-your-writes rule under test below.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_instance_get_hits_the_database_once(django_assert_num_queries):
+    agent = AgentFactory()
+    with django_assert_num_queries(1):
+        first = services.instance_get(Agent, agent.pk)
+        second = services.instance_get(Agent, str(agent.pk).upper())  # same row, canonical key
+    assert first == second == agent
+    assert services.instance_key(Agent, str(agent.pk).upper()) == services.instance_key(Agent, agent.pk)
+
+
+def test_unknown_row_raises_does_not_exist_and_is_not_cached():
+    with pytest.raises(Agent.DoesNotExist):
+        services.instance_get(Agent, uuid.uuid4())
+    assert get_redis_connection("default").dbsize() == 0
+
+
+def test_save_invalidates_on_commit_and_a_transaction_sees_its_own_write():
+    subscribed()
+    agent = AgentFactory(name="before")
+    services.instance_get(Agent, agent.pk)
+    with transaction.atomic():
+        agent.name = "after"
+        agent.save(update_fields=["name"])
+        # Inside the transaction the cache still holds "before" in L2, but this transaction reads its write.
+        assert services.instance_get(Agent, agent.pk).name == "after"
+        key = services.get_cache().make_key(services.instance_key(Agent, agent.pk))
+        assert get_redis_connection("default").exists(key)  # L2 untouched before commit
+    assert not get_redis_connection("default").exists(key)
+    assert services.instance_get(Agent, agent.pk).name == "after"
+
+
+def test_update_via_queryset_needs_instances_invalidate():
+    agent = AgentFactory(name="a")
+    services.instance_get(Agent, agent.pk)
+    with transaction.atomic():
+        Agent.objects.filter(pk=agent.pk).update(name="b")
+        services.instances_invalidate(Agent, [agent.pk])
+        assert services.instance_get(Agent, agent.pk).name == "b"  # dirty in this transaction: from the DB
+    assert services.instance_get(Agent, agent.pk).name == "b"
+
+
+def test_delete_invalidates():
+    agent = AgentFactory()
+    services.instance_get(Agent, agent.pk)
+    pk = agent.pk
+    agent.delete()
+    with pytest.raises(Agent.DoesNotExist):
+        services.instance_get(Agent, pk)
+
+
+def test_reads_are_counted_for_warming():
+    agents = AgentFactory.create_batch(3)
+    for n, agent in enumerate(agents):
+        for _ in range(n + 1):
+            services.instance_get(Agent, agent.pk)
+    services.get_cache().flush_counters()
+    r = get_redis_connection("default")
+    ranked = r.zrevrange(services.get_cache().make_key(ACCESS_KEY), 0, -1, withscores=True)
+    assert [(m.decode(), s) for m, s in ranked] == [
+        (services.instance_key(Agent, a.pk), float(n + 1)) for n, a in reversed(list(enumerate(agents)))
+    ]
+
+
+def test_model_tag_drops_every_row_of_a_model():
+    agents = AgentFactory.create_batch(2)
+    for a in agents:
+        services.instance_get(Agent, a.pk)
+    assert services.cache_invalidate_tags([services.model_tag(Agent)]) >= 2
+    assert get_redis_connection("default").keys("*model:agents.agent:*") == []
+
+
+@pytest.mark.django_db
+def test_a_row_written_in_an_uncommitted_transaction_is_not_cached(django_capture_on_commit_callbacks):
+    agent = AgentFactory()  # written in the test's open transaction
+    assert services.instance_get(Agent, agent.pk) == agent
+    assert get_redis_connection("default").keys("*model:agents.agent:*") == []

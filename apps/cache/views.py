@@ -1,0 +1,153 @@
+"""Cache endpoints: stats, invalidation, warming rules, stats snapshots, agent sessions. Thin views."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.apps import apps
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.cache import selectors, services
+from apps.cache.models import WarmingRule
+from apps.cache.serializers import (
+    CacheStatsSnapshotSerializer,
+    InvalidateSerializer,
+    SessionOutSerializer,
+    SessionSerializer,
+    WarmingRuleSerializer,
+    WarmSerializer,
+)
+from apps.common.errors import NotFound
+
+
+class IsOperatorOrReadOnly(permissions.BasePermission):
+    """Any authenticated client may read; only operators (staff) may write."""
+
+    def has_permission(self, request, view) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        return request.method in permissions.SAFE_METHODS or request.user.is_staff
+
+
+class CacheStatsView(APIView):
+    @extend_schema(tags=["cache"], responses={200: OpenApiResponse(description="process, cluster and redis stats")})
+    def get(self, request: Request) -> Response:
+        return Response(services.cache_stats())
+
+
+class CacheInvalidateView(APIView):
+    permission_classes = [permissions.IsAdminUser]
+
+    @extend_schema(tags=["cache"], request=InvalidateSerializer,
+                   responses={200: OpenApiResponse(description='{"deleted": n}'), 400: None, 403: None})
+    def post(self, request: Request) -> Response:
+        serializer = InvalidateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        # An operator's explicit flush is not tied to a database write: run it now and count.
+        if "tags" in data:
+            deleted = services.cache_invalidate_tags(data["tags"], on_commit=False)
+        elif "keys" in data:
+            deleted = services.cache_delete_many(data["keys"], on_commit=False)
+        else:
+            deleted = services.cache_invalidate_pattern(data["pattern"], allow_all=data["allow_all"], on_commit=False)
+        return Response({"deleted": deleted or 0})
+
+
+class CacheWarmView(APIView):
+    permission_classes = [permissions.IsAdminUser]
+
+    @extend_schema(tags=["cache"], request=WarmSerializer, responses={202: None})
+    def post(self, request: Request) -> Response:
+        from apps.cache.tasks import cache_warm_task
+
+        serializer = WarmSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        cache_warm_task.delay_on_commit(limit=serializer.validated_data.get("limit"))
+        return Response({"queued": True}, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema_view(list=extend_schema(tags=["cache"]), retrieve=extend_schema(tags=["cache"]),
+                    create=extend_schema(tags=["cache"]), partial_update=extend_schema(tags=["cache"]),
+                    update=extend_schema(tags=["cache"]), destroy=extend_schema(tags=["cache"]))
+class WarmingRuleViewSet(viewsets.ModelViewSet):
+    serializer_class = WarmingRuleSerializer
+    permission_classes = [IsOperatorOrReadOnly]
+    filterset_fields = ["enabled", "model_label"]
+    search_fields = ["name", "model_label", "key_pattern"]
+    ordering_fields = ["name", "priority", "created_at"]
+    ordering = ["-priority", "name"]
+
+    def get_queryset(self):
+        return selectors.warming_rule_list()
+
+    def get_object(self) -> WarmingRule:
+        return selectors.warming_rule_get(rule_id=self.kwargs["pk"])
+
+    def perform_create(self, serializer) -> None:
+        serializer.instance = services.warming_rule_create(**serializer.validated_data)
+
+    def perform_update(self, serializer) -> None:
+        serializer.instance = services.warming_rule_update(rule=serializer.instance, **serializer.validated_data)
+
+    def perform_destroy(self, instance: WarmingRule) -> None:
+        services.warming_rule_delete(rule=instance)
+
+
+@extend_schema_view(list=extend_schema(tags=["cache"]), retrieve=extend_schema(tags=["cache"]))
+class CacheStatsSnapshotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = CacheStatsSnapshotSerializer
+    filterset_fields = ["redis_up"]
+    ordering_fields = ["created_at", "hit_rate"]
+    ordering = ["-created_at"]
+
+    def get_queryset(self):
+        return selectors.stats_snapshot_list()
+
+    @extend_schema(tags=["cache"], request=None, responses={201: CacheStatsSnapshotSerializer})
+    @action(detail=False, methods=["post"], permission_classes=[permissions.IsAdminUser])
+    def capture(self, request: Request) -> Response:
+        snapshot = services.stats_snapshot_create()
+        return Response(CacheStatsSnapshotSerializer(snapshot).data, status=status.HTTP_201_CREATED)
+
+
+def _agent_or_404(agent_id: uuid.UUID):
+    Agent = apps.get_model("agents", "Agent")
+    try:
+        return services.instance_get(Agent, agent_id)
+    except Agent.DoesNotExist:
+        raise NotFound(f"agent {agent_id} does not exist", details={"agent_id": str(agent_id)}) from None
+
+
+class AgentSessionView(APIView):
+    """`session:{agent_id}` in Redis: GET reads, PUT creates/replaces, PATCH merges (extends TTL), DELETE ends."""
+
+    @extend_schema(tags=["agent sessions"], responses={200: SessionOutSerializer, 404: None})
+    def get(self, request: Request, agent_id: uuid.UUID) -> Response:
+        _agent_or_404(agent_id)
+        return Response(services.session_get(agent_id=agent_id))
+
+    @extend_schema(tags=["agent sessions"], request=SessionSerializer, responses={200: SessionOutSerializer})
+    def put(self, request: Request, agent_id: uuid.UUID) -> Response:
+        _agent_or_404(agent_id)
+        serializer = SessionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(services.session_put(agent_id=agent_id, **serializer.validated_data))
+
+    @extend_schema(tags=["agent sessions"], request=SessionSerializer, responses={200: SessionOutSerializer})
+    def patch(self, request: Request, agent_id: uuid.UUID) -> Response:
+        _agent_or_404(agent_id)
+        serializer = SessionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(services.session_update(agent_id=agent_id, **serializer.validated_data))
+
+    @extend_schema(tags=["agent sessions"], responses={204: None, 404: None})
+    def delete(self, request: Request, agent_id: uuid.UUID) -> Response:
+        _agent_or_404(agent_id)
+        services.session_end(agent_id=agent_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)

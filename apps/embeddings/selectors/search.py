@@ -1,0 +1,358 @@
+"""Vector search over one collection: request parsing, the planner, hybrid and batch search.
+
+Scores and thresholds per metric (documented in the README):
+
+| metric        | distance (pgvector operator)  | score                | `threshold` keeps   |
+| ------------- | ----------------------------- | -------------------- | ------------------- |
+| cosine        | cosine distance `<=>` (0..2)  | 1 - distance         | score >= threshold  |
+| inner_product | negative inner product `<#>`  | inner product        | score >= threshold  |
+| l2            | Euclidean distance `<->`      | 1 / (1 + distance)   | distance <= threshold |
+| l1            | taxicab distance `<+>`        | 1 / (1 + distance)   | distance <= threshold |
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import connection
+
+from apps.common.errors import NotFound, PayloadTooLarge, ValidationFailed
+from apps.embeddings.models import Collection, IndexStatus, IndexType, Metric
+from apps.embeddings.pg import vector_cursor
+from apps.embeddings.selectors.filters import filter_compile
+from apps.embeddings.selectors.planner import Plan, plan_search
+
+INCLUDE = {"metadata", "vector", "content"}
+MAX_K = 1000
+MAX_EF = 1000
+
+
+@dataclass
+class SearchParams:
+    vector: np.ndarray | None = None
+    id: uuid.UUID | None = None
+    k: int = 10
+    threshold: float | None = None
+    filter: dict | None = None
+    include: set[str] = field(default_factory=set)
+    ef_search: int | None = None
+    probes: int | None = None
+    exact: bool = False
+    query_text: str | None = None
+    rrf_k: int | None = None
+
+
+def _int(data: dict, key: str, path: str, lo: int, hi: int, default: int | None) -> int | None:
+    value = data.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationFailed(f"{path}{key}: expected an integer", code="invalid_search")
+    if not lo <= value <= hi:
+        raise ValidationFailed(f"{path}{key}: must be between {lo} and {hi}, got {value}", code="invalid_search")
+    return value
+
+
+def search_params_parse(data: Any, *, collection: Collection, root: str = "") -> SearchParams:
+    """Validate a search request (fast: no per-element serializer), naming the bad field."""
+    if not isinstance(data, dict):
+        raise ValidationFailed(f"{root or 'body'}: expected an object", code="invalid_search")
+    known = {"vector", "id", "k", "threshold", "filter", "include", "ef_search", "probes", "exact",
+             "query_text", "rrf_k"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValidationFailed(f"{root}{unknown[0]}: unknown field", code="invalid_search")
+    p = SearchParams()
+    if data.get("vector") is not None:
+        from apps.embeddings.services.ingest import _vector_error
+
+        error, _ = _vector_error(data["vector"], collection, f"{root}vector")
+        if error:
+            raise ValidationFailed(error, code="invalid_search")
+        p.vector = np.asarray(data["vector"], dtype=np.float64)
+    if data.get("id") is not None:
+        try:
+            p.id = uuid.UUID(str(data["id"]))
+        except ValueError:
+            raise ValidationFailed(f"{root}id: not a valid id", code="invalid_search") from None
+    if data.get("query_text") is not None:
+        if not isinstance(data["query_text"], str) or not data["query_text"].strip():
+            raise ValidationFailed(f"{root}query_text: expected a non-empty string", code="invalid_search")
+        p.query_text = data["query_text"][:1000]
+    if (p.vector is None) == (p.id is None) and not (p.query_text and p.vector is None and p.id is None):
+        raise ValidationFailed(f"{root}vector: give exactly one of vector or id (or query_text alone)",
+                               code="invalid_search")
+    k = data.get("k", 10)
+    if isinstance(k, int) and not isinstance(k, bool) and k > MAX_K:
+        raise PayloadTooLarge(f"{root}k: at most {MAX_K}, got {k}", code="k_too_large")
+    p.k = _int(data, "k", root, 1, MAX_K, 10)
+    p.ef_search = _int(data, "ef_search", root, 1, MAX_EF, None)
+    p.probes = _int(data, "probes", root, 1, 32768, None)
+    p.rrf_k = _int(data, "rrf_k", root, 1, 10000, None)
+    threshold = data.get("threshold")
+    if threshold is not None:
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not math.isfinite(threshold):
+            raise ValidationFailed(f"{root}threshold: expected a finite number", code="invalid_search")
+        p.threshold = float(threshold)
+    if data.get("filter") is not None:
+        filter_compile(data["filter"], root=f"{root}filter")  # validates now, names the path
+        p.filter = data["filter"] or None
+    include = data.get("include", [])
+    if not isinstance(include, list) or not all(isinstance(x, str) for x in include):
+        raise ValidationFailed(f"{root}include: expected a list of field names", code="invalid_search")
+    bad = sorted(set(include) - INCLUDE)
+    if bad:
+        raise ValidationFailed(f"{root}include: unknown field {bad[0]} (allowed: {', '.join(sorted(INCLUDE))})",
+                               code="invalid_search")
+    p.include = set(include)
+    exact = data.get("exact", False)
+    if not isinstance(exact, bool):
+        raise ValidationFailed(f"{root}exact: expected true or false", code="invalid_search")
+    p.exact = exact
+    return p
+
+
+def _literal(vector: np.ndarray) -> str:
+    return "[" + ",".join(map(repr, vector.tolist())) + "]"
+
+
+def _score(metric: str, distance: float) -> float:
+    if metric == Metric.COSINE:
+        return 1.0 - distance
+    if metric == Metric.INNER_PRODUCT:
+        return -distance
+    return 1.0 / (1.0 + distance)
+
+
+def _keep(metric: str, threshold: float | None, distance: float) -> bool:
+    if threshold is None:
+        return True
+    if metric in (Metric.COSINE, Metric.INNER_PRODUCT):
+        return _score(metric, distance) >= threshold
+    return distance <= threshold
+
+
+def _columns(include: set[str]) -> str:
+    cols = ["id", "entity_type", "entity_id"]
+    if "metadata" in include:
+        cols.append("metadata")
+    if "content" in include:
+        cols.append("content")
+    if "vector" in include:
+        cols.append("vector::text")
+    return ", ".join(cols)
+
+
+def _hit(collection: Collection, row: tuple, include: set[str]) -> dict[str, Any]:
+    it = iter(row)
+    hit: dict[str, Any] = {"id": str(next(it)), "entity_type": next(it), "entity_id": next(it)}
+    if "metadata" in include:
+        value = next(it)
+        hit["metadata"] = json.loads(value) if isinstance(value, str) else value
+    if "content" in include:
+        hit["content"] = next(it)
+    if "vector" in include:
+        hit["vector"] = json.loads(next(it))
+    distance = float(next(it))
+    hit["distance"] = distance
+    hit["score"] = _score(collection.metric, distance)
+    return hit
+
+
+def _query_vector(collection: Collection, params: SearchParams) -> tuple[np.ndarray, uuid.UUID | None]:
+    if params.vector is not None:
+        return params.vector, None
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT vector::text FROM embeddings_embedding WHERE {collection.predicate} AND id = %s",
+                    [params.id])
+        row = cur.fetchone()
+    if row is None:
+        raise NotFound(f"id: embedding {params.id} not found in collection '{collection.name}'",
+                       code="embedding_not_found")
+    return np.asarray(json.loads(row[0]), dtype=np.float64), params.id
+
+
+def search_sql(collection: Collection, plan: Plan, qvec: Any, k: int, include: set[str],
+               where: str, where_params: list) -> tuple[str, list]:
+    """The SQL of a planned search (the tests EXPLAIN exactly this); `qvec` is the query parameter."""
+    op = collection.operator
+    cols = _columns(include)
+    base = f"FROM embeddings_embedding WHERE {collection.predicate} AND {where}"
+    if plan.strategy == "binary_rerank":
+        n = int(collection.dimension)
+        sql = (f"SELECT {cols}, (vector {op} %s::vector) AS distance FROM ("
+               f"SELECT id, entity_type, entity_id, metadata, content, vector {base} "
+               f"ORDER BY {collection.binary_expr} <~> binary_quantize(%s::vector({n}))::bit({n}) "
+               f"LIMIT {int(plan.candidates)}) c ORDER BY distance LIMIT {int(k)}")
+        params = [qvec, *where_params, qvec]
+    elif plan.strategy.startswith("exact"):
+        # The bare column does not match the expression index, so PostgreSQL cannot pick HNSW here.
+        sql = f"SELECT {cols}, (vector {op} %s::vector) AS distance {base} ORDER BY distance LIMIT {int(k)}"
+        params = [qvec, *where_params]
+    else:
+        # Same cast as the index expression, so the collection's partial index serves the ORDER BY.
+        sql = (f"SELECT {cols}, ({collection.index_cast} {op} %s::{collection.index_query_cast}) AS distance "
+               f"{base} ORDER BY distance LIMIT {int(k)}")
+        params = [qvec, *where_params]
+    return sql, params
+
+
+# The pgvector settings every planned query pins (so a value left by an earlier query never leaks in).
+GUC_DEFAULTS = {
+    "hnsw.ef_search": 40,
+    "hnsw.iterative_scan": "off",
+    "hnsw.max_scan_tuples": 20000,
+    "ivfflat.probes": 1,
+    "ivfflat.iterative_scan": "off",
+}
+_session_gucs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _apply_settings(cur, wanted: dict[str, Any]) -> None:
+    """Set the plan's pgvector settings for this query.
+
+    Outside a transaction they are set for the session and remembered per connection, so a run of
+    searches with the same settings costs one round trip each (no BEGIN / SET LOCAL / COMMIT).
+    Inside a transaction (a caller's atomic block) they are SET LOCAL, which ends with it.
+    """
+    values = {name: str(value) for name, value in {**GUC_DEFAULTS, **wanted}.items()}
+    if connection.in_atomic_block:
+        changed, local = values, True
+    else:
+        current = _session_gucs.setdefault(connection.connection, {})
+        changed = {n: v for n, v in values.items() if current.get(n) != v}
+        local = False
+    if changed:
+        cur.execute("SELECT " + ", ".join("set_config(%s, %s, " + ("true" if local else "false") + ")"
+                                          for _ in changed),
+                    [x for name, v in changed.items() for x in (name, v)])
+        if not local:
+            _session_gucs[connection.connection].update(changed)
+
+
+def _execute(collection: Collection, plan: Plan, qvec: np.ndarray, k: int, include: set[str],
+             where: str, where_params: list) -> list[tuple]:
+    """One planned query, with the plan's pgvector settings; the query vector goes in binary."""
+    sql, params = search_sql(collection, plan, qvec.astype(np.float32), k, include, where, where_params)
+    with vector_cursor() as cur:
+        _apply_settings(cur, plan.settings)
+        cur.execute(sql, params)
+        return cur.fetchall()
+
+
+def embedding_search(*, collection: Collection, params: SearchParams) -> dict[str, Any]:
+    """The k nearest embeddings (optionally filtered), and the plan that found them."""
+    if params.vector is None and params.id is None:
+        return _text_only(collection, params)
+    vector, self_id = _query_vector(collection, params)
+    if params.query_text:
+        return _hybrid(collection, params, vector)
+    where, where_params = filter_compile(params.filter) if params.filter else ("TRUE", [])
+    k = params.k + (1 if self_id else 0)
+    plan = plan_search(collection, k=k, exact=params.exact, filtered=params.filter is not None,
+                       where=where, where_params=where_params, ef_search=params.ef_search, probes=params.probes)
+    rows = _execute(collection, plan, vector, k, params.include, where, where_params)
+    if len(rows) < k and not plan.strategy.startswith("exact"):
+        # An approximate scan came back short (iterative scan limits, tiny graphs): never return
+        # fewer rows than exist, so finish with an exact scan over the filtered rows.
+        plan.fallback = f"{plan.strategy} returned {len(rows)} of {k} rows; exact over the filtered rows"
+        plan.strategy = "exact_filtered" if params.filter else "exact"
+        plan.settings = {}
+        rows = _execute(collection, plan, vector, k, params.include, where, where_params)
+    hits = [_hit(collection, row, params.include) for row in rows]
+    hits.sort(key=lambda h: h["distance"])
+    if self_id:
+        hits = [h for h in hits if h["id"] != str(self_id)][: params.k]
+    hits = [h for h in hits if _keep(collection.metric, params.threshold, h["distance"])]
+    return {"results": hits, "plan": plan.as_dict()}
+
+
+# --- hybrid -----------------------------------------------------------------------------------
+def _text_ranked(collection: Collection, text: str, n: int, where: str, where_params: list) -> list[str]:
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT e.id FROM embeddings_embedding e, websearch_to_tsquery('english', %s) q "
+            f"WHERE e.{collection.predicate} AND e.content_tsv @@ q AND {where} "
+            f"ORDER BY ts_rank_cd(e.content_tsv, q) DESC, e.id LIMIT {int(n)}",
+            [text, *where_params],
+        )
+        return [str(r[0]) for r in cur.fetchall()]
+
+
+def _fetch(collection: Collection, ids: list[str], include: set[str], vector: np.ndarray | None) -> dict[str, dict]:
+    cols = _columns(include)
+    dist = f"(vector {collection.operator} %s::vector)" if vector is not None else "'NaN'::float8"
+    params: list[Any] = ([_literal(vector)] if vector is not None else []) + [[uuid.UUID(i) for i in ids]]
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT {cols}, {dist} FROM embeddings_embedding WHERE {collection.predicate} AND id = ANY(%s)",
+                    params)
+        out = {}
+        for row in cur.fetchall():
+            hit = _hit(collection, row, include)
+            if vector is None:
+                hit["distance"] = hit["score"] = None
+            out[hit["id"]] = hit
+        return out
+
+
+def _hybrid(collection: Collection, params: SearchParams, vector: np.ndarray) -> dict[str, Any]:
+    """Reciprocal Rank Fusion of the vector ranking and the full-text ranking (each hit lists its sources)."""
+    rrf_k = params.rrf_k or settings.AGENCY_EMBEDDINGS_RRF_K
+    n = min(MAX_K, max(params.k * 2, 50))
+    sub = SearchParams(vector=vector, k=n, threshold=params.threshold, filter=params.filter,
+                       ef_search=params.ef_search, probes=params.probes, exact=params.exact)
+    vec = embedding_search(collection=collection, params=sub)
+    where, where_params = filter_compile(params.filter) if params.filter else ("TRUE", [])
+    text_ids = _text_ranked(collection, params.query_text or "", n, where, where_params)
+    fused: dict[str, dict[str, Any]] = {}
+    for source, ids in (("vector", [h["id"] for h in vec["results"]]), ("text", text_ids)):
+        for rank, hid in enumerate(ids, start=1):
+            entry = fused.setdefault(hid, {"rrf": 0.0, "sources": {}})
+            entry["rrf"] += 1.0 / (rrf_k + rank)
+            entry["sources"][source] = rank
+    top = sorted(fused.items(), key=lambda kv: (-kv[1]["rrf"], kv[0]))[: params.k]
+    details = _fetch(collection, [hid for hid, _ in top], params.include, vector)
+    results = []
+    for hid, entry in top:
+        hit = details[hid]
+        hit["score"] = entry["rrf"]
+        hit["sources"] = entry["sources"]
+        results.append(hit)
+    plan = vec["plan"]
+    plan["hybrid"] = {"rrf_k": rrf_k, "candidates": n, "vector_hits": len(vec["results"]), "text_hits": len(text_ids)}
+    return {"results": results, "plan": plan}
+
+
+def _text_only(collection: Collection, params: SearchParams) -> dict[str, Any]:
+    where, where_params = filter_compile(params.filter) if params.filter else ("TRUE", [])
+    ids = _text_ranked(collection, params.query_text or "", params.k, where, where_params)
+    details = _fetch(collection, ids, params.include, None)
+    results = []
+    for rank, hid in enumerate(ids, start=1):
+        hit = details[hid]
+        hit["sources"] = {"text": rank}
+        results.append(hit)
+    return {"results": results, "plan": {"strategy": "full_text", "estimated_rows": None}}
+
+
+def embedding_search_batch(*, collection: Collection, queries: Any) -> list[dict[str, Any]]:
+    """Many searches in one request: every query is validated before any runs."""
+    limit = settings.AGENCY_EMBEDDINGS_MAX_BATCH_QUERIES
+    if not isinstance(queries, list) or not queries:
+        raise ValidationFailed("queries: expected a non-empty list of search requests", code="invalid_search")
+    if len(queries) > limit:
+        raise PayloadTooLarge(f"queries: at most {limit} queries per request, got {len(queries)}",
+                              code="batch_too_large")
+    parsed = [search_params_parse(q, collection=collection, root=f"queries[{i}].") for i, q in enumerate(queries)]
+    return [embedding_search(collection=collection, params=p) for p in parsed]
+
+
+def index_ready(collection: Collection) -> bool:
+    return collection.index_type != IndexType.NONE and collection.index_status == IndexStatus.READY

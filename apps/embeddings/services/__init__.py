@@ -1,0 +1,1 @@
+"""Writes of the embeddings app: collections, ingest, indexes (one module per concept)."""

@@ -1,0 +1,280 @@
+"""Ingest: validate a whole batch first, then binary COPY into a staging table and one upsert.
+
+The API, the import command and the benchmark all go through `_copy_upsert`: binary COPY of the
+batch into a session-local temp table (`ON COMMIT DELETE ROWS`), then
+`INSERT … SELECT … ON CONFLICT (collection_id, entity_type, entity_id) DO UPDATE`, counting
+inserted rows with `xmax = 0`. Rows whose vector, content and metadata are unchanged are not
+rewritten (no dead tuple, no new index entry) and are reported as `unchanged`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from django.db import connection, transaction
+from psycopg.types.json import Jsonb
+
+from apps.common.errors import PayloadTooLarge, ValidationFailed
+from apps.embeddings.models import Collection, Metric
+from apps.embeddings.pg import vector_cursor
+from apps.embeddings.selectors.filters import filter_compile
+
+MAX_ERRORS = 20
+
+
+@dataclass
+class UpsertResult:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def __iadd__(self, other: UpsertResult) -> UpsertResult:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        return self
+
+    def as_dict(self) -> dict[str, int]:
+        return {"inserted": self.inserted, "updated": self.updated, "unchanged": self.unchanged}
+
+
+@dataclass
+class Batch:
+    """A validated batch: parallel columns, vectors as one float32 matrix."""
+
+    entity_types: list[str]
+    entity_ids: list[str]
+    vectors: np.ndarray
+    contents: list[str | None]
+    metadatas: list[dict]
+
+    def __len__(self) -> int:
+        return len(self.entity_ids)
+
+
+def _text(value: Any, path: str, errors: list[str], *, max_length: int, required: bool = True) -> str | None:
+    if value is None and not required:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and max_length:
+        value = str(value)
+    if not isinstance(value, str) or (required and not value):
+        errors.append(f"{path}: expected a non-empty string" if required else f"{path}: expected a string or null")
+        return None
+    if max_length and len(value) > max_length:
+        errors.append(f"{path}: at most {max_length} characters, got {len(value)}")
+        return None
+    if "\x00" in value:
+        errors.append(f"{path}: NUL characters are not allowed")
+        return None
+    return value
+
+
+def _vector_error(vec: Any, collection: Collection, path: str) -> tuple[str | None, np.ndarray | None]:
+    """Why a vector is unacceptable (None if fine), and the float32 row."""
+    if isinstance(vec, np.ndarray):
+        arr = vec
+    elif isinstance(vec, list | tuple):
+        arr = np.asarray(vec) if vec else np.zeros(0)
+    else:
+        return f"{path}: expected a list of numbers", None
+    if arr.ndim != 1:
+        kind = arr.dtype.kind
+        if arr.ndim > 1 or kind == "O":
+            return f"{path}: expected a flat list of numbers", None
+    if len(arr) != collection.dimension:
+        return f"{path}: expected {collection.dimension} dimensions, got {len(arr)}", None
+    if arr.dtype.kind not in "fiu":
+        for j, x in enumerate(vec):
+            if isinstance(x, bool) or not isinstance(x, int | float | np.number):
+                return f"{path}[{j}]: expected a number, got {type(x).__name__} {json.dumps(x, default=str)[:40]}", None
+        return f"{path}: expected numbers", None
+    row = arr.astype(np.float32)
+    if not np.isfinite(row).all():
+        j = int(np.flatnonzero(~np.isfinite(row))[0])
+        original = float(arr[j])
+        what = "NaN" if math.isnan(original) else ("infinity" if math.isinf(original) else "out of float32 range")
+        return f"{path}[{j}]: {what} is not allowed", None
+    if collection.metric == Metric.COSINE and not row.any():
+        return f"{path}: a zero vector has no direction (cosine distance is undefined)", None
+    return None, row
+
+
+def embeddings_validate(*, collection: Collection, items: Any, root: str = "items") -> Batch:
+    """Check every item before anything is written; ValidationFailed names each bad item index."""
+    if not isinstance(items, list):
+        raise ValidationFailed(f"{root}: expected a list of items", code="invalid_batch")
+    errors: list[str] = []
+    batch = Batch([], [], np.zeros((len(items), collection.dimension), dtype=np.float32), [], [])
+    seen: dict[tuple[str, str], int] = {}
+    for i, item in enumerate(items):
+        path = f"{root}[{i}]"
+        if not isinstance(item, dict):
+            errors.append(f"{path}: expected an object")
+            continue
+        unknown = set(item) - {"entity_type", "entity_id", "vector", "content", "metadata"}
+        if unknown:
+            errors.append(f"{path}.{sorted(unknown)[0]}: unknown field")
+        et = _text(item.get("entity_type"), f"{path}.entity_type", errors, max_length=64)
+        eid = _text(item.get("entity_id"), f"{path}.entity_id", errors, max_length=255)
+        content = _text(item.get("content"), f"{path}.content", errors, max_length=0, required=False)
+        if "vector" not in item:
+            errors.append(f"{path}.vector: required")
+        else:
+            error, row = _vector_error(item["vector"], collection, f"{path}.vector")
+            if error:
+                errors.append(error)
+            else:
+                batch.vectors[i] = row
+        metadata = item.get("metadata")
+        if metadata is None:
+            metadata = {}
+        elif not isinstance(metadata, dict):
+            errors.append(f"{path}.metadata: expected an object")
+        elif "\\u0000" in json.dumps(metadata):
+            errors.append(f"{path}.metadata: NUL characters are not allowed")
+        if et is not None and eid is not None:
+            first = seen.setdefault((et, eid), i)
+            if first != i:
+                errors.append(f"{path}: duplicate of {root}[{first}] (same entity_type and entity_id)")
+        batch.entity_types.append(et or "")
+        batch.entity_ids.append(eid or "")
+        batch.contents.append(content)
+        batch.metadatas.append(metadata if isinstance(metadata, dict) else {})
+        if len(errors) >= MAX_ERRORS:
+            break
+    if errors:
+        raise ValidationFailed(errors[0], code="invalid_batch", details={"errors": errors})
+    return batch
+
+
+_STAGING = ("CREATE TEMP TABLE IF NOT EXISTS emb_staging "
+            "(entity_type text, entity_id text, vector vector, content text, metadata jsonb) ON COMMIT DELETE ROWS")
+_UPSERT = """
+WITH up AS (
+  INSERT INTO embeddings_embedding
+    (id, collection_id, entity_type, entity_id, vector, content, metadata, created_at, updated_at)
+  SELECT gen_random_uuid(), %s, entity_type, entity_id, vector, content, metadata, now(), now() FROM emb_staging
+  ON CONFLICT (collection_id, entity_type, entity_id) DO UPDATE
+    SET vector = EXCLUDED.vector, content = EXCLUDED.content, metadata = EXCLUDED.metadata,
+        updated_at = EXCLUDED.updated_at
+    WHERE (embeddings_embedding.vector, embeddings_embedding.content, embeddings_embedding.metadata)
+          IS DISTINCT FROM (EXCLUDED.vector, EXCLUDED.content, EXCLUDED.metadata)
+  RETURNING (xmax = 0) AS inserted
+)
+SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
+"""
+
+def copy_rows(cur, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], types: Sequence[str]) -> None:
+    """Binary COPY of rows (vectors as float32 numpy rows) into table(columns)."""
+    with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT BINARY)") as copy:
+        copy.set_types(list(types))
+        for row in rows:
+            copy.write_row(row)
+
+
+def _copy_upsert(collection: Collection, batch: Batch) -> UpsertResult:
+    if not len(batch):
+        return UpsertResult()
+    with vector_cursor() as cur:
+        cur.execute(_STAGING)
+        cur.execute("TRUNCATE emb_staging")
+        rows = zip(batch.entity_types, batch.entity_ids, batch.vectors, batch.contents,
+                   (Jsonb(m) for m in batch.metadatas), strict=True)
+        copy_rows(cur, "emb_staging", ["entity_type", "entity_id", "vector", "content", "metadata"], rows,
+                  ["text", "text", "vector", "text", "jsonb"])
+        cur.execute(_UPSERT, [collection.pk])
+        inserted, updated = cur.fetchone()
+        cur.execute("TRUNCATE emb_staging")
+    return UpsertResult(inserted, updated, len(batch) - inserted - updated)
+
+
+def embeddings_upsert(*, collection: Collection, items: Any, max_items: int | None = None) -> UpsertResult:
+    """Validate the whole batch, then upsert it in one transaction: all items or none."""
+    if max_items is not None and isinstance(items, list) and len(items) > max_items:
+        raise PayloadTooLarge(f"items: at most {max_items} items per request, got {len(items)}",
+                              code="batch_too_large")
+    batch = embeddings_validate(collection=collection, items=items)
+    with transaction.atomic():
+        return _copy_upsert(collection, batch)
+
+
+def embeddings_import(*, collection: Collection, items: Iterable[dict], chunk_size: int = 5000,
+                      progress: Callable[[int], None] | None = None) -> UpsertResult:
+    """Large loads: validated chunks, each committed on its own (re-running is idempotent).
+
+    Items are dicts like the API's, and `vector` may be a numpy row. A bad chunk raises
+    ValidationFailed naming the item's position in the whole stream; earlier chunks stay committed.
+    """
+    total = UpsertResult()
+    chunk: list[dict] = []
+    done = 0
+
+    def flush() -> None:
+        nonlocal done
+        try:
+            batch = embeddings_validate(collection=collection, items=chunk)
+        except ValidationFailed as exc:
+            # re-anchor item indexes to the stream position
+            message = exc.message.replace("items[", "item #", 1)
+            raise ValidationFailed(f"{message} (in the chunk starting at item {done})",
+                                   code=exc.code, details=exc.details) from None
+        with transaction.atomic():
+            total.__iadd__(_copy_upsert(collection, batch))
+        done += len(chunk)
+        if progress:
+            progress(len(chunk))
+        chunk.clear()
+
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= chunk_size:
+            flush()
+    if chunk:
+        flush()
+    return total
+
+
+@transaction.atomic
+def embeddings_delete(*, collection: Collection, ids: Any = None, entities: Any = None,
+                      filter: Any = None) -> int:
+    """Delete by embedding ids, by (entity_type, entity_id) pairs and/or by filter; returns the count."""
+    if ids is None and entities is None and filter is None:
+        raise ValidationFailed("ids: give ids, entities or filter", code="invalid_delete")
+    clauses, params, where_filter, filter_params = [], [], "TRUE", []
+    if ids is not None:
+        if not isinstance(ids, list) or len(ids) > 10000:
+            raise ValidationFailed("ids: expected a list of at most 10000 ids")
+        parsed = []
+        for i, value in enumerate(ids):
+            try:
+                parsed.append(uuid.UUID(str(value)))
+            except ValueError:
+                raise ValidationFailed(f"ids[{i}]: not a valid id", code="invalid_delete") from None
+        clauses.append("id = ANY(%s)")
+        params.append(parsed)
+    if entities is not None:
+        if not isinstance(entities, list) or len(entities) > 10000:
+            raise ValidationFailed("entities: expected a list of at most 10000 objects")
+        types, eids = [], []
+        for i, ent in enumerate(entities):
+            if not isinstance(ent, dict) or not isinstance(ent.get("entity_type"), str) \
+                    or not isinstance(ent.get("entity_id"), str | int):
+                raise ValidationFailed(f"entities[{i}]: expected {{entity_type, entity_id}}", code="invalid_delete")
+            types.append(ent["entity_type"])
+            eids.append(str(ent["entity_id"]))
+        clauses.append("(entity_type, entity_id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))")
+        params += [types, eids]
+    if filter is not None:
+        where_filter, filter_params = filter_compile(filter)
+    selected = " OR ".join(f"({c})" for c in clauses) if clauses else "TRUE"
+    with connection.cursor() as cur:
+        cur.execute(f"DELETE FROM embeddings_embedding WHERE {collection.predicate} AND ({selected}) "
+                    f"AND ({where_filter})", params + filter_params)
+        return cur.rowcount
+

@@ -1,0 +1,24 @@
+"""Celery tasks of the embeddings app: thin wrappers of the index services (ids in, idempotent)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError
+
+from apps.embeddings.services.indexes import collection_index_build, embeddings_analyze
+
+
+@shared_task(name="agency.embeddings.build_index", queue="maintenance", acks_late=True,
+             autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3,
+             soft_time_limit=3 * 3600, time_limit=3 * 3600 + 60)
+def collection_index_build_task(collection_id: str, reindex: bool = False) -> str:
+    """(Re)build a collection's index CONCURRENTLY; a deleted collection is a quiet no-op."""
+    collection = collection_index_build(collection_id=collection_id, reindex=reindex)
+    return "gone" if collection is None else collection.index_status
+
+
+@shared_task(name="agency.embeddings.analyze", queue="maintenance", acks_late=True,
+             autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3,
+             soft_time_limit=1800, time_limit=1860)
+def embeddings_analyze_task() -> None:
+    embeddings_analyze()

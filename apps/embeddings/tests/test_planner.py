@@ -1,0 +1,108 @@
+"""The planner: filtered searches keep their recall at every selectivity, and say how they ran."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from django.db import connection
+
+from apps.embeddings.selectors.search import SearchParams, embedding_search
+from apps.embeddings.services.collections import collection_create
+from apps.embeddings.services.indexes import collection_index_build
+from apps.embeddings.services.ingest import embeddings_import
+from apps.embeddings.tests.factories import clustered
+
+pytestmark = pytest.mark.django_db
+
+N, DIM = 2000, 32
+
+
+@pytest.fixture
+def filtered_collection():
+    col = collection_create(name="planned", dimension=DIM)
+    vecs = clustered(N, DIM, seed=11)
+    rng = np.random.default_rng(5)
+    # "bucket": 50% / 10% / 1% / rare(15 rows) value sets, assigned independently of the clusters
+    buckets = rng.choice(["half", "tenth", "pct", "other"], size=N, p=[0.5, 0.1, 0.01, 0.39])
+    rare = rng.choice(N, 15, replace=False)
+    items = []
+    for i, v in enumerate(vecs):
+        meta = {"bucket": str(buckets[i]), "rare": bool(i in rare), "n": int(i)}
+        items.append({"entity_type": "doc", "entity_id": str(i), "vector": v.tolist(), "metadata": meta})
+    embeddings_import(collection=col, items=items, chunk_size=1000)
+    col = collection_index_build(collection_id=col.pk, reindex=True)
+    return col, vecs, buckets, rare
+
+
+def _truth(vecs, mask, q, k=10):
+    normed = vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+    sims = normed @ (q / np.linalg.norm(q))
+    sims[~mask] = -np.inf
+    order = np.argsort(-sims)[:k]
+    return {int(i) for i in order if mask[i]}
+
+
+@pytest.mark.parametrize(("spec", "which"), [
+    ({"bucket": "half"}, "half"), ({"bucket": "tenth"}, "tenth"), ({"bucket": "pct"}, "pct"), ({"rare": True}, "rare"),
+])
+def test_filtered_recall_at_every_selectivity(filtered_collection, settings, spec, which):
+    col, vecs, buckets, rare = filtered_collection
+    settings.AGENCY_EMBEDDINGS_EXACT_THRESHOLD = 150  # scaled to the 2,000-row test set
+    mask = np.isin(np.arange(N), rare) if which == "rare" else buckets == which
+    rng = np.random.default_rng(9)
+    found = expected = 0
+    strategies = set()
+    for qi in rng.choice(N, 10, replace=False):
+        q = vecs[qi].astype(np.float64)
+        res = embedding_search(collection=col, params=SearchParams(vector=q, k=10, filter=spec))
+        truth = _truth(vecs, mask, q)
+        got = {int(h["entity_id"]) for h in res["results"]}
+        assert len(got) == min(10, mask.sum())  # never short
+        assert all(mask[i] for i in got)
+        found += len(truth & got)
+        expected += len(truth)
+        strategies.add(res["plan"]["strategy"])
+    assert found / expected >= 0.95
+    if mask.sum() > 150:
+        assert strategies == {"hnsw_iterative"}
+    else:
+        assert strategies == {"exact_filtered"}
+
+
+def test_plan_reports_the_estimate(filtered_collection, settings):
+    col, vecs, _, rare = filtered_collection
+    settings.AGENCY_EMBEDDINGS_EXACT_THRESHOLD = 150
+    res = embedding_search(collection=col, params=SearchParams(vector=vecs[0].astype(np.float64), k=5,
+                                                               filter={"rare": True}))
+    plan = res["plan"]
+    assert plan["strategy"] == "exact_filtered" and plan["estimated_rows"] == 15 and plan["estimate"] == "exact"
+    res = embedding_search(collection=col, params=SearchParams(vector=vecs[0].astype(np.float64), k=5,
+                                                               filter={"bucket": "half"}))
+    assert res["plan"]["estimated_rows"] == 151 and res["plan"]["estimate"] == "lower_bound"
+    assert res["plan"]["settings"]["hnsw.iterative_scan"] == "relaxed_order"
+
+
+def test_short_iterative_scan_falls_back_to_exact(filtered_collection, settings):
+    """Force the iterative scan to stop early (tiny max_scan_tuples): the answer is still complete."""
+    col, vecs, buckets, _ = filtered_collection
+    settings.AGENCY_EMBEDDINGS_EXACT_THRESHOLD = 5
+    settings.AGENCY_EMBEDDINGS_MAX_SCAN_TUPLES = 1
+    settings.AGENCY_EMBEDDINGS_EF_SEARCH = 10
+    mask = buckets == "pct"
+    q = vecs[int(np.flatnonzero(buckets == "half")[0])].astype(np.float64)
+    with connection.cursor() as cur:  # make PostgreSQL take the HNSW path on this small table
+        cur.execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off; SET LOCAL enable_seqscan = off")
+    res = embedding_search(collection=col, params=SearchParams(vector=q, k=10, filter={"bucket": "pct"}))
+    assert res["plan"]["strategy"] == "exact_filtered" and "fallback" in res["plan"]
+    assert {int(h["entity_id"]) for h in res["results"]} == _truth(vecs, mask, q)
+
+
+def test_exact_flag_and_unready_index_search_exactly(filtered_collection):
+    col, vecs, _, _ = filtered_collection
+    q = vecs[3].astype(np.float64)
+    res = embedding_search(collection=col, params=SearchParams(vector=q, k=10, exact=True))
+    assert res["plan"]["strategy"] == "exact"
+    assert {int(h["entity_id"]) for h in res["results"]} == _truth(vecs, np.ones(N, bool), q)
+    col.index_status = "building"
+    res = embedding_search(collection=col, params=SearchParams(vector=q, k=10))
+    assert res["plan"]["strategy"] == "exact" and res["plan"]["reason"] == "index not ready"

@@ -1,0 +1,230 @@
+"""Collections, index builds, ingest and search through the services, on the real PostgreSQL."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from django.db import connection
+
+from apps.common.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
+from apps.embeddings.models import Collection, Embedding, IndexStatus
+from apps.embeddings.selectors.planner import Plan, plan_search
+from apps.embeddings.selectors.search import (
+    SearchParams,
+    _literal,
+    embedding_search,
+    search_params_parse,
+    search_sql,
+)
+from apps.embeddings.services.collections import collection_create, collection_delete, collection_update
+from apps.embeddings.services.indexes import collection_index_build, index_report
+from apps.embeddings.services.ingest import embeddings_delete, embeddings_import, embeddings_upsert
+from apps.embeddings.tests.factories import clustered, items_from
+
+pytestmark = pytest.mark.django_db
+
+
+def make(name="docs", dim=8, build=True, **kw) -> Collection:
+    col = collection_create(name=name, dimension=dim, **kw)
+    if build:
+        col = collection_index_build(collection_id=col.pk)
+    return col
+
+
+def index_names(col: Collection) -> list[str]:
+    with connection.cursor() as cur:
+        cur.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'embeddings_embedding' AND indexname LIKE %s",
+                    [f"%{col.id.hex}%"])
+        return sorted(r[0] for r in cur.fetchall())
+
+
+def test_collection_create_validates_hnsw_dimension_limits():
+    with pytest.raises(Exception, match="at most 2000"):
+        collection_create(name="big", dimension=2001)
+    col = collection_create(name="big-half", dimension=3000, precision="halfvec")
+    assert col.dimension == 3000
+    with pytest.raises(Exception, match="at most 4000"):
+        collection_create(name="bigger", dimension=4001, precision="halfvec")
+    assert collection_create(name="huge", dimension=16000, index_type="none").index_status == IndexStatus.NONE
+    with pytest.raises(Exception, match="16000"):
+        collection_create(name="too-huge", dimension=16001, index_type="none")
+    with pytest.raises(Conflict):
+        collection_create(name="huge", dimension=4, index_type="none")
+    assert set(Collection.objects.values_list("name", flat=True)) == {"big-half", "huge"}
+
+
+def test_index_is_built_per_collection_and_dropped_with_it(django_capture_on_commit_callbacks):
+    col = make(dim=8)
+    names = index_names(col)
+    assert names == [col.index_name]
+    assert col.index_status == IndexStatus.READY
+    with connection.cursor() as cur:
+        cur.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [col.index_name])
+        ddl = cur.fetchone()[0]
+    assert "hnsw" in ddl and "vector_cosine_ops" in ddl and str(col.id) in ddl and "vector(8)" in ddl
+    hex_id = col.id.hex
+    with django_capture_on_commit_callbacks(execute=True):
+        collection_delete(collection=col)
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_indexes WHERE indexname LIKE %s", [f"%{hex_id}%"])
+        assert cur.fetchone()[0] == 0
+
+
+def test_index_rebuilt_under_new_name_when_params_change(django_capture_on_commit_callbacks):
+    col = make(dim=8)
+    old = col.index_name
+    with django_capture_on_commit_callbacks(execute=True):
+        collection_update(collection=col, m=8, precision="halfvec")
+    col.refresh_from_db()
+    assert col.index_name != old
+    assert index_names(col) == [col.index_name]
+    assert col.index_status == IndexStatus.READY
+
+
+def _explain(col: Collection, plan: Plan, vec: np.ndarray, where="TRUE", params=()) -> str:
+    sql, sql_params = search_sql(col, plan, _literal(vec.astype(np.float64)), 10, set(), where, list(params))
+    with connection.cursor() as cur:
+        cur.execute("EXPLAIN " + sql, sql_params)
+        return "\n".join(r[0] for r in cur.fetchall())
+
+
+def test_search_uses_the_collections_partial_index_per_explain():
+    col = make(dim=8)
+    other = make(name="other", dim=8, precision="halfvec")
+    vecs = clustered(300, 8)
+    embeddings_upsert(collection=col, items=items_from(vecs))
+    embeddings_upsert(collection=other, items=items_from(vecs))
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE embeddings_embedding")
+        # 300 rows: a sort is cheaper than any index; make sorting unattractive so EXPLAIN shows
+        # whether the index CAN serve the query (cast and predicate match).
+        cur.execute("SET LOCAL enable_sort = off")
+    plan = plan_search(col, k=10, exact=False, filtered=False, where="TRUE", where_params=[])
+    assert plan.strategy == "hnsw"
+    text = _explain(col, plan, vecs[0])
+    assert f"Index Scan using {col.index_name}" in text
+    text = _explain(other, plan_search(other, k=10, exact=False, filtered=False, where="TRUE", where_params=[]),
+                    vecs[0])
+    assert f"Index Scan using {other.index_name}" in text and col.index_name not in text
+    # The exact strategy must NOT be served by the HNSW index (that is the filtered-search trap).
+    exact = plan_search(col, k=10, exact=True, filtered=False, where="TRUE", where_params=[])
+    assert col.index_name not in _explain(col, exact, vecs[0])
+    result = embedding_search(collection=col, params=SearchParams(vector=vecs[0].astype(np.float64), k=10))
+    assert result["plan"]["strategy"] == "hnsw" and result["plan"]["index"] == col.index_name
+    assert len(result["results"]) == 10
+    assert result["results"][0]["entity_id"] == "0" and result["results"][0]["score"] == pytest.approx(1, abs=1e-5)
+
+
+def test_recall_at_10_against_numpy_exact():
+    dim = 64
+    col = make(dim=dim, m=16, ef_construction=64)
+    vecs = clustered(3000, dim)
+    embeddings_import(collection=col, items=items_from(vecs), chunk_size=1000)
+    col = collection_index_build(collection_id=col.pk, reindex=True)
+    rng = np.random.default_rng(1)
+    queries = vecs[rng.choice(len(vecs), 20, replace=False)] + rng.normal(scale=0.05, size=(20, dim)).astype(np.float32)
+    normed = vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+    hits = 0
+    for q in queries:
+        truth = set(np.argsort(-(normed @ (q / np.linalg.norm(q))))[:10].tolist())
+        res = embedding_search(collection=col, params=SearchParams(vector=q.astype(np.float64), k=10, ef_search=80))
+        assert res["plan"]["strategy"] == "hnsw"
+        hits += len(truth & {int(h["entity_id"]) for h in res["results"]})
+    assert hits / 200 >= 0.95
+
+
+def test_upsert_counts_inserted_updated_unchanged():
+    col = make(dim=4)
+    items = items_from(np.eye(4, dtype=np.float32) + 0.1)
+    assert embeddings_upsert(collection=col, items=items).as_dict() == {"inserted": 4, "updated": 0, "unchanged": 0}
+    items[0]["metadata"] = {"a": 1}
+    assert embeddings_upsert(collection=col, items=items).as_dict() == {"inserted": 0, "updated": 1, "unchanged": 3}
+    more = items + items_from(np.ones((1, 4), dtype=np.float32), start=10)
+    assert embeddings_upsert(collection=col, items=more).as_dict() == {"inserted": 1, "updated": 0, "unchanged": 4}
+    assert Embedding.objects.filter(collection=col).count() == 5
+    assert Embedding.objects.get(collection=col, entity_id="0").metadata == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda items: items[3].update(vector=[1.0] * 3), "items[3].vector: expected 4 dimensions, got 3"),
+        (lambda items: items[1]["vector"].__setitem__(2, float("nan")), "items[1].vector[2]: NaN is not allowed"),
+        (lambda items: items[2]["vector"].__setitem__(0, float("inf")), "items[2].vector[0]: infinity is not allowed"),
+        (lambda items: items[0]["vector"].__setitem__(1, "x"), "items[0].vector[1]: expected a number"),
+        (lambda items: items[4].update(vector=[0, 0, 0, 0]), "items[4].vector: a zero vector has no direction"),
+        (lambda items: items[2].update(metadata=[1]), "items[2].metadata: expected an object"),
+        (lambda items: items[1].update(entity_id=""), "items[1].entity_id: expected a non-empty string"),
+        (lambda items: items[4].update(entity_id="0"), "items[4]: duplicate of items[0]"),
+        (lambda items: items[3].pop("vector"), "items[3].vector: required"),
+        (lambda items: items.__setitem__(2, "nope"), "items[2]: expected an object"),
+    ],
+)
+def test_bad_batches_are_rejected_whole_and_nothing_is_written(mutate, message):
+    col = make(dim=4)
+    embeddings_upsert(collection=col, items=items_from(np.full((1, 4), 0.5, dtype=np.float32), start=100))
+    before = list(Embedding.objects.order_by("id").values_list("id", "updated_at"))
+    items = items_from(np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32))
+    mutate(items)
+    with pytest.raises(ValidationFailed) as err:
+        embeddings_upsert(collection=col, items=items)
+    assert message in err.value.message
+    assert list(Embedding.objects.order_by("id").values_list("id", "updated_at")) == before
+
+
+def test_oversized_batch_is_413():
+    col = make(dim=4)
+    with pytest.raises(PayloadTooLarge, match="at most 3 items"):
+        embeddings_upsert(collection=col, items=items_from(np.ones((4, 4), dtype=np.float32)), max_items=3)
+    assert not Embedding.objects.exists()
+
+
+def test_delete_by_ids_entities_and_filter():
+    col = make(dim=4)
+    meta = [{"color": c} for c in ["red", "red", "blue", "green", "blue"]]
+    embeddings_upsert(collection=col, items=items_from(np.ones((5, 4), dtype=np.float32) + np.eye(5, 4), metadata=meta))
+    first = Embedding.objects.get(collection=col, entity_id="0")
+    assert embeddings_delete(collection=col, ids=[str(first.pk)]) == 1
+    assert embeddings_delete(collection=col, entities=[{"entity_type": "doc", "entity_id": "4"}]) == 1
+    assert embeddings_delete(collection=col, filter={"color": "red"}) == 1
+    assert sorted(Embedding.objects.values_list("entity_id", flat=True)) == ["2", "3"]
+    with pytest.raises(ValidationFailed, match=r"filter.color: unknown operator \$regex"):
+        embeddings_delete(collection=col, filter={"color": {"$regex": "x"}})
+    assert Embedding.objects.count() == 2
+
+
+def test_more_like_this_excludes_itself_and_threshold_cuts():
+    col = make(dim=8)
+    vecs = clustered(200, 8)
+    embeddings_upsert(collection=col, items=items_from(vecs))
+    target = Embedding.objects.get(collection=col, entity_id="5")
+    res = embedding_search(collection=col, params=SearchParams(id=target.pk, k=5))
+    assert len(res["results"]) == 5 and all(h["id"] != str(target.pk) for h in res["results"])
+    res = embedding_search(collection=col, params=SearchParams(vector=vecs[5].astype(np.float64), k=50, threshold=0.99))
+    assert res["results"] and all(h["score"] >= 0.99 for h in res["results"])
+    with pytest.raises(NotFound):
+        embedding_search(collection=col, params=SearchParams(id="00000000-0000-0000-0000-000000000000", k=5))
+
+
+def test_search_params_name_the_bad_field():
+    col = make(dim=4, build=False)
+    for body, message in [
+        ({"vector": [1, 2, 3], "k": 5}, "vector: expected 4 dimensions, got 3"),
+        ({"vector": [1, 2, 3, 4], "k": 0}, "k: must be between 1 and 1000"),
+        ({"vector": [1, 2, 3, 4], "filter": {"$and": [{}, {"c": {"$regex": 1}}]}},
+         "filter.$and[1].c: unknown operator"),
+        ({"vector": [1, 2, 3, 4], "include": ["secret"]}, "include: unknown field secret"),
+        ({"k": 5}, "vector: give exactly one of vector or id"),
+    ]:
+        with pytest.raises(ValidationFailed) as err:
+            search_params_parse(body, collection=col)
+        assert message in err.value.message
+    with pytest.raises(PayloadTooLarge):
+        search_params_parse({"vector": [1, 2, 3, 4], "k": 1001}, collection=col)
+
+
+def test_index_report_lists_size_and_usage():
+    col = make(dim=8)
+    report = index_report(collection=col)
+    assert [r["index"] for r in report] == [col.index_name]
+    assert report[0]["size_bytes"] > 0 and report[0]["valid"] is True

@@ -1,0 +1,125 @@
+"""The collections API: CRUD by name, ingest, delete, search (single, batch, hybrid), index upkeep."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.embeddings import serializers as s
+from apps.embeddings.models import Collection, Embedding
+from apps.embeddings.selectors.search import embedding_search, embedding_search_batch, search_params_parse
+from apps.embeddings.services.collections import (
+    collection_create,
+    collection_delete,
+    collection_get,
+    collection_index_rebuild,
+    collection_update,
+)
+from apps.embeddings.services.indexes import index_report
+from apps.embeddings.services.ingest import embeddings_delete, embeddings_upsert
+
+
+class CollectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                        mixins.UpdateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """Collections of one tenant (`?tenant=`, default "default"), addressed by name."""
+
+    serializer_class = s.CollectionSerializer
+    lookup_field = "name"
+    lookup_value_regex = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
+    filterset_fields = ["metric", "index_type", "precision", "dimension"]
+    search_fields = ["name"]
+    ordering_fields = ["name", "created_at", "dimension"]
+
+    def tenant(self) -> str:
+        return self.request.query_params.get("tenant", "default")
+
+    def get_queryset(self):
+        return Collection.objects.filter(tenant=self.tenant())
+
+    def get_object(self) -> Collection:
+        return collection_get(name=self.kwargs["name"], tenant=self.tenant())
+
+    def get_serializer_class(self):
+        if self.action in ("update", "partial_update"):
+            return s.CollectionUpdateSerializer
+        return super().get_serializer_class()
+
+    def perform_create(self, serializer) -> None:
+        data = dict(serializer.validated_data)
+        data.setdefault("tenant", self.tenant())
+        serializer.instance = collection_create(**data)
+
+    def perform_update(self, serializer) -> None:
+        serializer.instance = collection_update(collection=serializer.instance, **serializer.validated_data)
+
+    def update(self, request: Request, *args, **kwargs) -> Response:
+        super().update(request, *args, **kwargs)
+        return Response(s.CollectionSerializer(self.get_object()).data)
+
+    def perform_destroy(self, instance: Collection) -> None:
+        collection_delete(collection=instance)
+
+    @extend_schema(request=s.IngestRequestSerializer, responses={200: s.IngestResponseSerializer},
+                   summary="Upsert a batch of embeddings (all or nothing); GET lists them without vectors")
+    @action(detail=True, methods=["get", "post"], url_path="embeddings")
+    def embeddings(self, request: Request, name: str | None = None) -> Response:
+        collection = self.get_object()
+        if request.method == "GET":
+            qs = Embedding.objects.filter(collection=collection).defer("vector").order_by("entity_type", "entity_id")
+            entity_type = request.query_params.get("entity_type")
+            if entity_type:
+                qs = qs.filter(entity_type=entity_type)
+            page = self.paginate_queryset(qs)
+            return self.get_paginated_response(s.EmbeddingSerializer(page, many=True).data)
+        items = request.data.get("items") if isinstance(request.data, dict) else None
+        result = embeddings_upsert(collection=collection, items=items,
+                                   max_items=settings.AGENCY_EMBEDDINGS_MAX_BATCH)
+        code = status.HTTP_201_CREATED if result.inserted else status.HTTP_200_OK
+        return Response(result.as_dict(), status=code)
+
+    @extend_schema(request=s.DeleteRequestSerializer, responses={200: dict},
+                   summary="Delete by ids, entities or filter")
+    @action(detail=True, methods=["post"], url_path="embeddings/delete")
+    def delete_embeddings(self, request: Request, name: str | None = None) -> Response:
+        collection = self.get_object()
+        data = request.data if isinstance(request.data, dict) else {}
+        deleted = embeddings_delete(collection=collection, ids=data.get("ids"), entities=data.get("entities"),
+                                    filter=data.get("filter"))
+        return Response({"deleted": deleted})
+
+    @extend_schema(request=s.SearchRequestSerializer, responses={200: s.SearchResponseSerializer},
+                   summary="k nearest neighbours, filtered / hybrid / more-like-this; reports the plan")
+    @action(detail=True, methods=["post"], url_path="search")
+    def search(self, request: Request, name: str | None = None) -> Response:
+        collection = self.get_object()
+        params = search_params_parse(request.data, collection=collection)
+        return Response(embedding_search(collection=collection, params=params))
+
+    @extend_schema(request=s.BatchSearchRequestSerializer, responses={200: s.BatchSearchResponseSerializer},
+                   summary="Many searches in one request")
+    @action(detail=True, methods=["post"], url_path="search/batch")
+    def search_batch(self, request: Request, name: str | None = None) -> Response:
+        collection = self.get_object()
+        queries = request.data.get("queries") if isinstance(request.data, dict) else None
+        return Response({"results": embedding_search_batch(collection=collection, queries=queries)})
+
+    @extend_schema(request=None, responses={202: dict}, summary="Rebuild the collection's indexes (operators)")
+    @action(detail=True, methods=["post"], url_path="rebuild-index", permission_classes=[permissions.IsAdminUser])
+    def rebuild_index(self, request: Request, name: str | None = None) -> Response:
+        collection = self.get_object()
+        collection_index_rebuild(collection=collection)
+        return Response({"status": "scheduled"}, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={200: dict}, summary="Row count, index status, sizes and usage")
+    @action(detail=True, methods=["get"], url_path="stats")
+    def stats(self, request: Request, name: str | None = None) -> Response:
+        collection = self.get_object()
+        return Response({
+            "rows": Embedding.objects.filter(collection=collection).count(),
+            "index_status": collection.index_status,
+            "indexes": index_report(collection=collection),
+        })

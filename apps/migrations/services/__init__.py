@@ -1,0 +1,1 @@
+"""Operations services: backups, maintenance, schema migrations, retention (see each module)."""

@@ -1,0 +1,342 @@
+"""Writes to the task queue: create, claim under a lease, heartbeat, complete, fail, cancel, retry.
+
+The hot path (claim, heartbeat, complete, fail, reap) is one SQL statement each, guarded in its
+WHERE clause (`status = 'running' AND lease_owner = %s`), so correctness never depends on a read
+followed by a write: two workers cannot both complete a task, a worker whose lease was reaped
+cannot complete it any more, and claims never hand one row to two workers (`FOR UPDATE SKIP
+LOCKED`). These statements bypass save() signals, so they drop the row cache themselves
+(`instances_invalidate`). Operator actions (cancel, retry, requeue) are rare: they lock the row,
+check the state machine and save(), which also leaves an auditlog entry.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from apps.cache.services import instances_invalidate
+from apps.common.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
+from apps.tasks.models import Task, TaskStatus
+
+S = TaskStatus
+
+# The state machine: status → statuses it may move to. Everything else is a 409.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.PENDING: frozenset({S.RUNNING, S.CANCELLED}),
+    S.RUNNING: frozenset({S.COMPLETED, S.FAILED, S.PENDING, S.CANCELLED}),
+    S.FAILED: frozenset({S.PENDING}),
+    S.CANCELLED: frozenset({S.PENDING}),
+    S.COMPLETED: frozenset(),
+}
+
+_TABLE = Task._meta.db_table
+_COLUMNS = ", ".join(f'"{f.column}"' for f in Task._meta.concrete_fields)
+
+
+def assert_transition(task_id: Any, current: str, requested: str) -> None:
+    if requested not in TRANSITIONS[current]:
+        raise Conflict(
+            f"status: task {task_id} is {current}; it cannot become {requested}",
+            code="illegal_transition", details={"current": current, "requested": requested},
+        )
+
+
+def _check_json_object(field: str, value: Any, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if not isinstance(value, dict):
+        raise ValidationFailed(
+            f"{field}: must be a JSON object, got {type(value).__name__}", details={"field": field}
+        )
+    size = len(json.dumps(value, separators=(",", ":")).encode())
+    limit = settings.AGENCY_TASK_MAX_PAYLOAD_BYTES
+    if size > limit:
+        raise PayloadTooLarge(
+            f"{field}: {size} bytes exceeds the limit of {limit} bytes",
+            details={"field": field, "size": size, "limit": limit},
+        )
+
+
+def _check_worker(worker_id: Any) -> str:
+    if not isinstance(worker_id, str) or not worker_id.strip() or len(worker_id) > 255:
+        raise ValidationFailed("worker_id: a non-empty string of at most 255 characters is required",
+                               details={"field": "worker_id"})
+    return worker_id
+
+
+@transaction.atomic
+def task_create(
+    *, type: str, data: dict[str, Any] | None = None, priority: int = 1, agent_id: Any = None,
+    max_attempts: int | None = None, run_after: datetime | None = None,
+) -> Task:
+    from apps.agents.models import Agent
+
+    data = {} if data is None else data
+    _check_json_object("data", data)
+    if not isinstance(priority, int) or isinstance(priority, bool) or priority < 0:
+        raise ValidationFailed(f"priority: must be an integer >= 0, got {priority!r}", details={"field": "priority"})
+    if max_attempts is not None and (not isinstance(max_attempts, int) or max_attempts < 1):
+        raise ValidationFailed(f"max_attempts: must be an integer >= 1, got {max_attempts!r}",
+                               details={"field": "max_attempts"})
+    if agent_id is not None and not Agent.objects.filter(pk=agent_id).exists():
+        raise ValidationFailed(f"agent_id: agent {agent_id} does not exist", details={"field": "agent_id"})
+    task = Task(
+        type=type, data=data, priority=priority, agent_id=agent_id,
+        max_attempts=max_attempts or settings.AGENCY_TASK_DEFAULT_MAX_ATTEMPTS,
+        run_after=run_after or timezone.now(),
+    )
+    try:
+        task.full_clean()
+    except ValidationError as exc:
+        errors = exc.message_dict
+        field, messages = next(iter(errors.items()))
+        raise ValidationFailed(f"{'' if field == '__all__' else field + ': '}{messages[0]}", details=errors) from exc
+    task.save()
+    return task
+
+
+_FIELDS = Task._meta.concrete_fields
+_JSON_POSITIONS = [i for i, f in enumerate(_FIELDS) if isinstance(f, models.JSONField)]
+
+
+def _raw(sql: str, params: Sequence[Any] | dict[str, Any]) -> list[Task]:
+    """Run a statement that RETURNs full task rows (`_COLUMNS` order) and build Task instances.
+
+    Not `Task.objects.raw()`: that re-derives the column mapping and converters on every call,
+    which measured as the largest share of the service's own overhead on the claim/complete path.
+    Django loads jsonb as text, so the JSON columns are decoded here (as JSONField.from_db_value does).
+    """
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        rows = cur.fetchall()
+    tasks = []
+    for row in rows:
+        values = list(row)
+        for i in _JSON_POSITIONS:
+            if isinstance(values[i], str):
+                values[i] = json.loads(values[i])
+        tasks.append(Task.from_db(connection.alias, None, values))
+    return tasks
+
+
+def claim_sql(with_types: bool = False, with_agent: bool = False) -> str:
+    """The claim statement (public so the benchmark's raw baseline runs exactly the same SQL)."""
+    return f"""
+        UPDATE {_TABLE}
+           SET status = 'running', lease_owner = %(worker)s,
+               lease_expires_at = statement_timestamp() + make_interval(secs => %(lease)s),
+               attempts = attempts + 1, started_at = statement_timestamp(), finished_at = NULL,
+               version = version + 1, updated_at = statement_timestamp()
+         WHERE id IN (
+               SELECT id FROM {_TABLE}
+                WHERE status = 'pending' AND run_after <= statement_timestamp()
+                {"AND type = ANY(%(types)s)" if with_types else ""}
+                {"AND agent_id = %(agent)s" if with_agent else ""}
+                ORDER BY priority DESC, created_at
+                LIMIT %(limit)s
+                FOR UPDATE SKIP LOCKED)
+        RETURNING {_COLUMNS}"""
+
+
+def task_claim(
+    *, worker_id: str, types: Sequence[str] | None = None, limit: int = 1,
+    lease_seconds: float | None = None, agent_id: Any = None,
+) -> list[Task]:
+    """Hand up to `limit` due pending tasks to `worker_id`, highest priority then oldest first.
+
+    One statement: the inner SELECT … FOR UPDATE SKIP LOCKED picks rows no other claim holds (a
+    concurrent claimer skips them instead of waiting or taking them too), the outer UPDATE marks
+    them running under a lease and counts the attempt. Served by the partial index
+    `tasks_claim_idx`.
+    """
+    _check_worker(worker_id)
+    max_claim = settings.AGENCY_TASK_MAX_CLAIM
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= max_claim:
+        raise ValidationFailed(f"limit: must be an integer from 1 to {max_claim}", details={"field": "limit"})
+    if types is not None and (not isinstance(types, list | tuple) or not all(isinstance(t, str) for t in types)):
+        raise ValidationFailed("types: must be a list of strings", details={"field": "types"})
+    params = {
+        "worker": worker_id, "limit": limit, "types": list(types or []), "agent": agent_id,
+        "lease": float(lease_seconds or settings.AGENCY_TASK_LEASE_SECONDS),
+    }
+    # One statement is atomic by itself: no BEGIN/COMMIT round trips around it (autocommit); inside
+    # a caller's transaction it simply joins it, and the invalidation then waits for that commit.
+    tasks = _raw(claim_sql(bool(types), agent_id is not None), params)
+    instances_invalidate(Task, [t.pk for t in tasks])
+    tasks.sort(key=lambda t: (-t.priority, t.created_at))
+    return tasks
+
+
+def owned_update_sql(set_sql: str) -> str:
+    """An UPDATE that only matches a running task leased to %(worker)s (see `_owned_update`)."""
+    return f"""
+        UPDATE {_TABLE} SET {set_sql}, version = version + 1, updated_at = statement_timestamp()
+         WHERE id = %(id)s AND status = 'running' AND lease_owner = %(worker)s
+        RETURNING {_COLUMNS}"""
+
+
+COMPLETE_SET = ("status = 'completed', result = %(result)s::jsonb, finished_at = statement_timestamp(),"
+                " lease_owner = '', lease_expires_at = NULL")
+
+
+def _owned_update(task_id: Any, worker_id: str, requested: str, set_sql: str, params: dict[str, Any]) -> Task:
+    """UPDATE a running task only if `worker_id` holds its lease; explain a miss as 404 or 409."""
+    _check_worker(worker_id)
+    rows = _raw(owned_update_sql(set_sql), {**params, "id": task_id, "worker": worker_id})  # atomic by itself
+    if rows:
+        instances_invalidate(Task, [task_id])
+        return rows[0]
+    current = Task.objects.filter(pk=task_id).values("status", "lease_owner").first()
+    if current is None:
+        raise NotFound(f"task {task_id} does not exist", details={"field": "id"})
+    if current["status"] != S.RUNNING:
+        if requested == "heartbeat":
+            raise Conflict(f"status: task {task_id} is {current['status']}; only a running task has a lease to extend",
+                           code="illegal_transition", details={"current": current["status"], "requested": "heartbeat"})
+        assert_transition(task_id, current["status"], requested)
+    raise Conflict(
+        f"lease_owner: task {task_id} is leased to another worker, not {worker_id!r}",
+        code="lease_not_owned", details={"worker_id": worker_id},
+    )
+
+
+def task_heartbeat(*, task_id: Any, worker_id: str, lease_seconds: float | None = None) -> Task:
+    """Extend the lease of a task the caller holds (409 when it does not hold it)."""
+    return _owned_update(
+        task_id, worker_id, "heartbeat",
+        "lease_expires_at = statement_timestamp() + make_interval(secs => %(lease)s)",
+        {"lease": float(lease_seconds or settings.AGENCY_TASK_LEASE_SECONDS)},
+    )
+
+
+def task_complete(*, task_id: Any, worker_id: str, result: dict[str, Any] | None = None) -> Task:
+    """Store the result and finish the task; only the lease holder may."""
+    result = {} if result is None else result
+    _check_json_object("result", result)
+    return _owned_update(task_id, worker_id, S.COMPLETED, COMPLETE_SET, {"result": json.dumps(result)})
+
+
+def task_fail(*, task_id: Any, worker_id: str, error: str, retryable: bool = True) -> Task:
+    """Record the error; re-queue with exponential backoff while attempts remain, else mark failed.
+
+    The backoff is computed in SQL from the row's own `attempts`, so the decision and the write
+    are one statement. `retryable=False` (the worker knows retrying is pointless) fails at once.
+    """
+    if not isinstance(error, str):
+        raise ValidationFailed("error: must be a string", details={"field": "error"})
+    retry = "(attempts < max_attempts AND %(retryable)s)"
+    return _owned_update(
+        task_id, worker_id, S.FAILED,
+        f"""error = %(error)s, lease_owner = '', lease_expires_at = NULL,
+            status = CASE WHEN {retry} THEN 'pending' ELSE 'failed' END,
+            run_after = CASE WHEN {retry}
+                THEN statement_timestamp()
+                     + make_interval(secs => least(%(base)s * power(2, greatest(attempts - 1, 0)), %(cap)s))
+                ELSE run_after END,
+            finished_at = CASE WHEN {retry} THEN NULL ELSE statement_timestamp() END""",
+        {"error": error[:10_000], "retryable": retryable,
+         "base": settings.AGENCY_TASK_BACKOFF_BASE_SECONDS, "cap": settings.AGENCY_TASK_BACKOFF_MAX_SECONDS},
+    )
+
+
+def _transition(task_id: Any, requested: str, mutate: Callable[[Task], list[str]]) -> Task:
+    with transaction.atomic():
+        task = Task.objects.select_for_update().filter(pk=task_id).first()
+        if task is None:
+            raise NotFound(f"task {task_id} does not exist", details={"field": "id"})
+        assert_transition(task_id, task.status, requested)
+        fields = mutate(task)
+        task.status = requested
+        task.version += 1
+        task.save(update_fields=[*fields, "status", "version", "updated_at"])
+    return task
+
+
+def task_cancel(*, task_id: Any) -> Task:
+    """Cancel a pending or running task; a running worker's later complete/fail gets 409."""
+    def mutate(task: Task) -> list[str]:
+        task.lease_owner, task.lease_expires_at, task.finished_at = "", None, timezone.now()
+        return ["lease_owner", "lease_expires_at", "finished_at"]
+
+    return _transition(task_id, S.CANCELLED, mutate)
+
+
+def task_retry(*, task_id: Any) -> Task:
+    """Give a failed or cancelled task a fresh start: pending now, attempts back to zero."""
+    task = Task.objects.filter(pk=task_id).values("status").first()
+    if task is not None and task["status"] not in (S.FAILED, S.CANCELLED):
+        raise Conflict(
+            f"status: task {task_id} is {task['status']}; only failed or cancelled tasks can be retried",
+            code="illegal_transition", details={"current": task["status"], "requested": S.PENDING},
+        )
+
+    def mutate(task: Task) -> list[str]:
+        if task.status not in (S.FAILED, S.CANCELLED):  # changed between the check and the lock
+            assert_transition(task_id, task.status, "retry")
+        task.attempts, task.run_after, task.finished_at, task.started_at = 0, timezone.now(), None, None
+        task.result, task.lease_owner, task.lease_expires_at = None, "", None
+        return ["attempts", "run_after", "finished_at", "started_at", "result", "lease_owner", "lease_expires_at"]
+
+    return _transition(task_id, S.PENDING, mutate)
+
+
+def task_requeue(*, task_id: Any) -> Task:
+    """Take a running task away from its worker and put it back in the queue now (stuck worker).
+
+    The attempt it used still counts; the old lease holder's complete/fail will be refused.
+    """
+    task = Task.objects.filter(pk=task_id).values("status").first()
+    if task is not None and task["status"] != S.RUNNING:
+        raise Conflict(
+            f"status: task {task_id} is {task['status']}; only running tasks can be requeued",
+            code="illegal_transition", details={"current": task["status"], "requested": "requeue"},
+        )
+
+    def mutate(task: Task) -> list[str]:
+        if task.status != S.RUNNING:
+            assert_transition(task_id, task.status, "requeue")
+        task.lease_owner, task.lease_expires_at, task.run_after = "", None, timezone.now()
+        return ["lease_owner", "lease_expires_at", "run_after"]
+
+    return _transition(task_id, S.PENDING, mutate)
+
+
+_REAP_SQL = f"""
+    UPDATE {_TABLE}
+       SET status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'pending' END,
+           error = 'lease of ' || lease_owner || ' expired at ' || lease_expires_at::text,
+           finished_at = CASE WHEN attempts >= max_attempts THEN statement_timestamp() ELSE NULL END,
+           lease_owner = '', lease_expires_at = NULL, run_after = statement_timestamp(),
+           version = version + 1, updated_at = statement_timestamp()
+     WHERE id IN (SELECT id FROM {_TABLE}
+                   WHERE status = 'running' AND lease_expires_at < statement_timestamp()
+                   ORDER BY lease_expires_at
+                   LIMIT %s
+                   FOR UPDATE SKIP LOCKED)
+    RETURNING id, status"""
+
+
+def task_reap_expired_leases(*, batch_size: int = 1000) -> dict[str, int]:
+    """Return tasks whose lease expired to pending (or failed when their attempts are used up).
+
+    Idempotent: a second run finds no expired running task and changes nothing. A task whose
+    worker crashed on every attempt ends failed instead of looping forever. SKIP LOCKED: a row
+    being completed right now is left to its worker.
+    """
+    requeued = failed = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute(_REAP_SQL, [batch_size])
+            rows = cur.fetchall()
+            instances_invalidate(Task, [r[0] for r in rows])
+        requeued += sum(1 for r in rows if r[1] == S.PENDING)
+        failed += sum(1 for r in rows if r[1] == S.FAILED)
+        if len(rows) < batch_size:
+            return {"requeued": requeued, "failed": failed}

@@ -1,0 +1,125 @@
+"""Task endpoints: history, create, retrieve, and the worker protocol (claim → heartbeat → complete/fail)."""
+
+from __future__ import annotations
+
+import uuid
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import IsAdminUser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.common.errors import NotFound
+from apps.tasks import selectors, services
+from apps.tasks.filters import TaskFilter
+from apps.tasks.serializers import (
+    TaskClaimResponseSerializer,
+    TaskClaimSerializer,
+    TaskCompleteSerializer,
+    TaskCreateSerializer,
+    TaskFailSerializer,
+    TaskHeartbeatSerializer,
+    TaskSerializer,
+)
+
+CONFLICT = OpenApiResponse(description="illegal transition (details.current/requested) or lease held by another worker")
+NOT_FOUND = OpenApiResponse(description="no such task")
+BAD = OpenApiResponse(description="invalid input, the message names the field")
+
+
+def parse_uuid(value: str, field: str = "id") -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise NotFound(f"{field}: {value!r} is not a valid UUID", details={"field": field}) from None
+
+
+def _worker_action(request_serializer, summary: str):
+    return extend_schema(tags=["tasks"], summary=summary, request=request_serializer,
+                         responses={200: TaskSerializer, 400: BAD, 404: NOT_FOUND, 409: CONFLICT})
+
+
+@extend_schema_view(list=extend_schema(tags=["tasks"]), retrieve=extend_schema(tags=["tasks"]))
+class TaskViewSet(viewsets.GenericViewSet):
+    serializer_class = TaskSerializer
+    filterset_class = TaskFilter
+    search_fields = ["type"]
+    ordering_fields = ["created_at", "updated_at", "priority", "status", "type"]
+    ordering = ["-created_at"]
+
+    def get_queryset(self):
+        return selectors.task_list()
+
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(TaskSerializer(page, many=True).data)
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(TaskSerializer(selectors.task_get(task_id=parse_uuid(pk))).data)
+
+    @extend_schema(tags=["tasks"], request=TaskCreateSerializer,
+                   responses={201: TaskSerializer, 400: BAD, 413: OpenApiResponse(description="data too large")})
+    def create(self, request: Request) -> Response:
+        serializer = TaskCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        task = services.task_create(**serializer.validated_data)
+        return Response(TaskSerializer(task).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        tags=["tasks"], request=TaskClaimSerializer, responses={200: TaskClaimResponseSerializer, 400: BAD},
+        summary="Claim up to `limit` due pending tasks under a lease",
+        description="Highest priority first, then oldest; atomically marked running with a lease "
+                    "(`SELECT … FOR UPDATE SKIP LOCKED`), so concurrent claimers never get the same task. "
+                    "An empty list means nothing is due.",
+    )
+    @action(detail=False, methods=["post"])
+    def claim(self, request: Request) -> Response:
+        serializer = TaskClaimSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        tasks = services.task_claim(
+            worker_id=data["worker_id"], types=data.get("types") or None, limit=data["limit"],
+            lease_seconds=data["lease_seconds"], agent_id=data["agent_id"],
+        )
+        return Response({"tasks": TaskSerializer(tasks, many=True).data})
+
+    @_worker_action(TaskHeartbeatSerializer, "Extend the lease (lease holder only)")
+    @action(detail=True, methods=["post"])
+    def heartbeat(self, request: Request, pk: str) -> Response:
+        serializer = TaskHeartbeatSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        task = services.task_heartbeat(task_id=parse_uuid(pk), **serializer.validated_data)
+        return Response(TaskSerializer(task).data)
+
+    @_worker_action(TaskCompleteSerializer, "Store the result and complete (lease holder only)")
+    @action(detail=True, methods=["post"])
+    def complete(self, request: Request, pk: str) -> Response:
+        serializer = TaskCompleteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        task = services.task_complete(task_id=parse_uuid(pk), **serializer.validated_data)
+        return Response(TaskSerializer(task).data)
+
+    @_worker_action(TaskFailSerializer, "Record a failure: re-queue with backoff or mark failed (lease holder only)")
+    @action(detail=True, methods=["post"])
+    def fail(self, request: Request, pk: str) -> Response:
+        serializer = TaskFailSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        task = services.task_fail(task_id=parse_uuid(pk), **serializer.validated_data)
+        return Response(TaskSerializer(task).data)
+
+    @_worker_action(None, "Cancel a pending or running task")
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        return Response(TaskSerializer(services.task_cancel(task_id=parse_uuid(pk))).data)
+
+    @_worker_action(None, "Retry a failed or cancelled task (attempts reset)")
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk: str) -> Response:
+        return Response(TaskSerializer(services.task_retry(task_id=parse_uuid(pk))).data)
+
+    @_worker_action(None, "Operator: take a running task from its worker and queue it again")
+    @action(detail=True, methods=["post"], permission_classes=[IsAdminUser])
+    def requeue(self, request: Request, pk: str) -> Response:
+        return Response(TaskSerializer(services.task_requeue(task_id=parse_uuid(pk))).data)

@@ -1,0 +1,359 @@
+"""Embeddings benchmark: ingest, search, filtered search and quantization, each row against a raw baseline.
+
+    python bench/embeddings.py            # 100,000 x 768 clustered + 25,000 x 768 uniform (minutes)
+    python bench/embeddings.py --quick    # 2,000 x 32 (seconds; the test suite runs this)
+    python bench/embeddings.py --n 20000  # any size
+
+Data (fixed seeds, documented so the numbers can be reproduced):
+* clustered: 200 cluster centres in a random 64-dimensional subspace of R^dim (centre ~ N(0, 3^2)),
+  a point = centre + N(0, 1) in the subspace, projected to R^dim, + N(0, 0.1^2) in every dimension.
+  Neighbours mean something (same cluster), like real embeddings. Seed 42. Queries: 100 held-out
+  points of the same distribution.
+* uniform: U(-1, 1)^dim, the worst case for graph indexes (no structure). Seed 43.
+* filters: metadata assigned independently of the clusters: `sel` = "p10" (10%), "p1" (1%),
+  "p01" (0.1%) or "rest", and `rare: true` on exactly 15 rows.
+
+Baselines, measured in the same run on the same rows: raw psycopg binary COPY into the table (ingest);
+raw SQL with the same cast, predicate and ef_search over psycopg with binary vector parameters
+(search); numpy brute force (ground truth and its latency). For filtered search, every raw strategy
+runs on the same queries and the "oracle" is the fastest one reaching recall@10 >= 0.95.
+The API rows use DRF's in-process test client (the whole Django/DRF stack, JSON in and out, token
+auth), without a network hop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import django_scratch_db, p50, p95, parse_args, print_table, psycopg_dsn  # noqa: E402
+
+
+def clustered(n: int, dim: int, seed: int = 42) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    rank = min(64, dim)
+    basis = rng.normal(size=(rank, dim)) / np.sqrt(rank)
+    centres = rng.normal(scale=3.0, size=(200, rank))
+    labels = rng.integers(0, 200, size=n)
+    low = centres[labels] + rng.normal(size=(n, rank))
+    return (low @ basis + 0.1 * rng.normal(size=(n, dim))).astype(np.float32)
+
+
+def uniform(n: int, dim: int, seed: int = 43) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-1, 1, size=(n, dim)).astype(np.float32)
+
+
+def cosine_topk(data: np.ndarray, q: np.ndarray, k: int = 10, mask: np.ndarray | None = None) -> list[int]:
+    normed = data / np.linalg.norm(data, axis=1, keepdims=True)
+    sims = normed @ (q / np.linalg.norm(q))
+    if mask is not None:
+        sims = np.where(mask, sims, -np.inf)
+    top = np.argpartition(-sims, min(k, len(sims) - 1))[:k]
+    top = top[np.argsort(-sims[top])]
+    return [int(i) for i in top if mask is None or mask[i]]
+
+
+def recall(results: list[list[int]], truths: list[list[int]]) -> float:
+    found = sum(len(set(r) & set(t)) for r, t in zip(results, truths, strict=True))
+    return found / max(1, sum(len(t) for t in truths))
+
+
+def ms(x: float) -> float:
+    return x * 1000.0
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0], lambda p: (
+        p.add_argument("--n", type=int, default=None, help="clustered rows (default 100000; quick 2000)"),
+        p.add_argument("--dim", type=int, default=None, help="dimension (default 768; quick 32)"),
+        p.add_argument("--queries", type=int, default=None),
+    ))
+    n = args.n or (2000 if args.quick else 100_000)
+    dim = args.dim or (32 if args.quick else 768)
+    nq = args.queries or (20 if args.quick else 100)
+    n_uniform = min(n, 25_000)
+    api_rows = min(n, 10_000)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "agency.settings.local")
+    with django_scratch_db("embbench"):
+        run(n=n, dim=dim, nq=nq, n_uniform=n_uniform, api_rows=api_rows, quick=args.quick)
+
+
+def run(*, n: int, dim: int, nq: int, n_uniform: int, api_rows: int, quick: bool) -> None:
+    import psycopg
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from pgvector.psycopg import register_vector
+    from psycopg.types.json import Jsonb
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    from apps.embeddings.models import Collection
+    from apps.embeddings.selectors.search import SearchParams, embedding_search
+    from apps.embeddings.services.collections import collection_create
+    from apps.embeddings.services.indexes import collection_index_build, embeddings_analyze, index_report
+    from apps.embeddings.services.ingest import embeddings_import
+
+    settings.DEBUG = False
+    t_start = time.perf_counter()
+    log = lambda msg: print(f"[{time.perf_counter() - t_start:7.1f}s] {msg}", file=sys.stderr, flush=True)  # noqa: E731
+
+    data = clustered(n + nq, dim)
+    base, queries = data[:n], data[n:]
+    rng = np.random.default_rng(7)
+    sel = rng.choice(["p10", "p1", "p01", "rest"], size=n, p=[0.10, 0.01, 0.001, 0.889])
+    rare = np.zeros(n, bool)
+    rare[rng.choice(n, 15, replace=False)] = True
+    metas = [{"sel": str(sel[i]), "rare": bool(rare[i]), "i": i} for i in range(n)]
+
+    raw = psycopg.connect(psycopg_dsn(), autocommit=True)
+    register_vector(raw)
+    user = get_user_model().objects.create_user(username="bench", password="pw-bench-123456")
+    client = APIClient(SERVER_NAME="localhost")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+
+    rows_out: list[list[object]] = []
+
+    def row(section: str, what: str, value: float, unit: str, baseline: float | None, base_what: str,
+            recall_at_10: float | None = None, higher_is_better: bool = False) -> None:
+        ratio_s = f"{value / baseline:.2f}x" if baseline else "-"
+        rows_out.append([section, what, f"{value:,.3g} {unit}" if value < 1000 else f"{value:,.0f} {unit}",
+                         "-" if recall_at_10 is None else f"{recall_at_10:.3f}",
+                         base_what, "-" if baseline is None else
+                         (f"{baseline:,.3g} {unit}" if baseline < 1000 else f"{baseline:,.0f} {unit}"), ratio_s])
+
+    # ---------------------------------------------------------------- ingest ---------------------
+    # All three loads go into collections without a vector index (the usual bulk-load order:
+    # load, then build); the table's shared indexes (unique key, metadata GIN, tsvector GIN) are
+    # maintained in every case.
+    log(f"ingest {n} x {dim}")
+    main_col = collection_create(name="raw", dimension=dim, index_type="none")
+    t0 = time.perf_counter()
+    now = datetime.now(UTC)
+    with raw.cursor() as cur, cur.copy(
+        "COPY embeddings_embedding (id, collection_id, entity_type, entity_id, vector, metadata, created_at, "
+        "updated_at) FROM STDIN WITH (FORMAT BINARY)"
+    ) as copy:
+        copy.set_types(["uuid", "uuid", "text", "text", "vector", "jsonb", "timestamptz", "timestamptz"])
+        for i in range(n):
+            copy.write_row([uuid.uuid4(), main_col.pk, "doc", str(i), base[i], Jsonb(metas[i]), now, now])
+    raw_rate = n / (time.perf_counter() - t0)
+    row("ingest", "raw binary COPY into the table", raw_rate, "rows/s", None, "-", higher_is_better=True)
+
+    svc_col = collection_create(name="svc", dimension=dim, index_type="none")
+    items = [{"entity_type": "doc", "entity_id": str(i), "vector": base[i], "metadata": metas[i]} for i in range(n)]
+    t0 = time.perf_counter()
+    embeddings_import(collection=svc_col, items=items, chunk_size=5000)
+    svc_rate = n / (time.perf_counter() - t0)
+    row("ingest", "service embeddings_import (COPY->staging->upsert)", svc_rate, "rows/s", raw_rate,
+        "raw COPY", higher_is_better=True)
+    del items
+
+    api_col = collection_create(name="api", dimension=dim, index_type="none")
+    bodies = []
+    for start in range(0, api_rows, 1000):
+        batch = [{"entity_type": "doc", "entity_id": str(i), "vector": base[i].tolist(), "metadata": metas[i]}
+                 for i in range(start, min(api_rows, start + 1000))]
+        bodies.append(json.dumps({"items": batch}))
+    t0 = time.perf_counter()
+    for body in bodies:
+        r = client.generic("POST", "/api/v1/collections/api/embeddings/", body, content_type="application/json")
+        assert r.status_code == 201, r.content[:300]
+    api_rate = api_rows / (time.perf_counter() - t0)
+    row("ingest", f"API POST .../embeddings/ (1,000/request, {api_rows:,} rows)", api_rate, "rows/s", raw_rate,
+        "raw COPY", higher_is_better=True)
+    del bodies
+    # Keep only the raw-loaded collection for the searches (same rows as the service one).
+    with connection.cursor() as cur:
+        cur.execute("DELETE FROM embeddings_embedding WHERE collection_id IN (%s, %s)", [svc_col.pk, api_col.pk])
+    Collection.objects.filter(pk__in=[svc_col.pk, api_col.pk]).delete()
+    with raw.cursor() as cur:
+        cur.execute("VACUUM ANALYZE embeddings_embedding")
+
+    # ---------------------------------------------------------------- index build ----------------
+    log("build HNSW (m=16, ef_construction=64)")
+    Collection.objects.filter(pk=main_col.pk).update(index_type="hnsw")
+    t0 = time.perf_counter()
+    main_col = collection_index_build(collection_id=main_col.pk)
+    build_s = time.perf_counter() - t0
+    full_size = sum(r["size_bytes"] for r in index_report(collection=main_col))
+    row("index", f"HNSW build CONCURRENTLY, {n:,} rows (size {full_size / 2**20:.1f} MiB)", build_s, "s", None, "-")
+    embeddings_analyze()
+
+    # ---------------------------------------------------------------- unfiltered search ----------
+    log("unfiltered search")
+    truths = [cosine_topk(base, q) for q in queries]
+    ef = 40
+    with raw.cursor() as cur:
+        cur.execute(f"SET hnsw.ef_search = {ef}")
+    raw_sql = (f"SELECT entity_id FROM embeddings_embedding WHERE {main_col.predicate} "
+               f"ORDER BY {main_col.index_cast} <=> %s::{main_col.index_query_cast} LIMIT 10")
+
+    def bench_queries(fn, qs=queries, warm=3):
+        for q in qs[:warm]:
+            fn(q)
+        times, found = [], []
+        for q in qs:
+            t0 = time.perf_counter()
+            found.append(fn(q))
+            times.append(time.perf_counter() - t0)
+        return times, found
+
+    def raw_search(q, sql=raw_sql, params=()):
+        with raw.cursor() as cur:
+            cur.execute(sql, [*params, q] if params else [q])
+            return [int(r[0]) for r in cur.fetchall()]
+
+    t_raw, f_raw = bench_queries(raw_search)
+    raw_p50 = p50(t_raw)
+    row("search", f"raw SQL HNSW ef_search={ef}", ms(raw_p50), "ms p50", None, "-", recall(f_raw, truths))
+    rows_out[-1][2] += f" / {ms(p95(t_raw)):.3g} p95"
+
+    def svc_search(q, **kw):
+        res = embedding_search(collection=main_col, params=SearchParams(vector=q.astype(np.float64), k=10,
+                                                                        ef_search=ef, **kw))
+        return [int(h["entity_id"]) for h in res["results"]]
+
+    t_svc, f_svc = bench_queries(svc_search)
+    row("search", "service embedding_search", ms(p50(t_svc)), "ms p50", ms(raw_p50), "raw SQL",
+        recall(f_svc, truths))
+    rows_out[-1][2] += f" / {ms(p95(t_svc)):.3g} p95"
+
+    q_bodies = {i: json.dumps({"vector": q.tolist(), "k": 10, "ef_search": ef}) for i, q in enumerate(queries)}
+    api_index = {q.tobytes(): i for i, q in enumerate(queries)}
+
+    def api_search(q):
+        r = client.generic("POST", "/api/v1/collections/raw/search/", q_bodies[api_index[q.tobytes()]],
+                           content_type="application/json")
+        return [int(h["entity_id"]) for h in r.json()["results"]]
+
+    t_api, f_api = bench_queries(api_search)
+    row("search", "API POST .../search/", ms(p50(t_api)), "ms p50", ms(raw_p50), "raw SQL", recall(f_api, truths))
+    rows_out[-1][2] += f" / {ms(p95(t_api)):.3g} p95"
+
+    normed = base / np.linalg.norm(base, axis=1, keepdims=True)
+    t_np, _ = bench_queries(lambda q: np.argpartition(-(normed @ (q / np.linalg.norm(q))), 10)[:10])
+    row("search", "numpy exact (in-memory brute force)", ms(p50(t_np)), "ms p50", ms(raw_p50), "raw SQL", 1.0)
+
+    # ---------------------------------------------------------------- filtered search ------------
+    log("filtered search")
+    fq = queries[: (20 if quick else 50)]
+    filters = [("10%", {"sel": "p10"}, sel == "p10"), ("1%", {"sel": "p1"}, sel == "p1"),
+               ("0.1%", {"sel": "p01"}, sel == "p01"), ("15 rows", {"rare": True}, rare)]
+    for label, spec, mask in filters:
+        ftruth = [cosine_topk(base, q, mask=mask) for q in fq]
+        cond = f"metadata @> '{json.dumps(spec)}'::jsonb"
+        strategies = {}
+        index_sql = (f"SELECT entity_id FROM embeddings_embedding WHERE {main_col.predicate} AND {cond} "
+                     f"ORDER BY {main_col.index_cast} <=> %s::{main_col.index_query_cast} LIMIT 10")
+        exact_sql = (f"SELECT entity_id FROM embeddings_embedding WHERE {main_col.predicate} AND {cond} "
+                     f"ORDER BY vector <=> %s::vector LIMIT 10")
+        variants = [("plain HNSW ef=40", "off", 40), ("iterative relaxed ef=40", "relaxed_order", 40),
+                    ("iterative relaxed ef=100", "relaxed_order", 100), ("iterative strict ef=40", "strict_order", 40)]
+        for name, mode, ef_s in variants:
+            with raw.cursor() as cur:
+                cur.execute(f"SET hnsw.ef_search = {ef_s}; SET hnsw.iterative_scan = {mode}; "
+                            "RESET hnsw.max_scan_tuples")
+                # make PostgreSQL take the HNSW index as an application that trusts it would
+                cur.execute("SET enable_bitmapscan = off; SET enable_seqscan = off")
+            t, f = bench_queries(lambda q, sql=index_sql: raw_search(q, sql), fq)
+            strategies[f"raw {name}"] = (p50(t), p95(t), recall(f, ftruth))
+        with raw.cursor() as cur:
+            cur.execute("RESET ALL")
+            cur.execute(f"SET hnsw.ef_search = {ef}")
+        t, f = bench_queries(lambda q, sql=exact_sql: raw_search(q, sql), fq)
+        strategies["raw exact over GIN-filtered rows"] = (p50(t), p95(t), recall(f, ftruth))
+        ok = {k: v for k, v in strategies.items() if v[2] >= 0.95}
+        oracle_name, oracle = min(ok.items(), key=lambda kv: kv[1][0]) if ok else (None, None)
+        for name, (a, b, rc) in strategies.items():
+            row(f"filter {label}", name, ms(a), "ms p50", None, "-", rc)
+            rows_out[-1][2] += f" / {ms(b):.3g} p95"
+        chosen = set()
+
+        def planned(q, spec=spec, chosen=chosen):
+            res = embedding_search(collection=main_col, params=SearchParams(vector=q.astype(np.float64), k=10,
+                                                                            filter=spec))
+            chosen.add(res["plan"]["strategy"])
+            return [int(h["entity_id"]) for h in res["results"]]
+
+        t, f = bench_queries(planned, fq)
+        row(f"filter {label}", f"service planner -> {'/'.join(sorted(chosen))}", ms(p50(t)), "ms p50",
+            ms(oracle[0]) if oracle else None, f"oracle: {oracle_name}" if oracle else "no raw strategy >= 0.95",
+            recall(f, ftruth))
+        rows_out[-1][2] += f" / {ms(p95(t)):.3g} p95"
+
+    # ---------------------------------------------------------------- quantization ---------------
+    log("quantization: halfvec and binary copies")
+    full_recall = recall(f_svc, truths)
+    for name, kw in [("halfvec", {"precision": "halfvec"}), ("binary", {"index_type": "none", "binary_index": True})]:
+        col = collection_create(name=f"q-{name}", dimension=dim, **kw)
+        with connection.cursor() as cur:
+            cur.execute("INSERT INTO embeddings_embedding (id, collection_id, entity_type, entity_id, vector, "
+                        "metadata, created_at, updated_at) SELECT gen_random_uuid(), %s, entity_type, entity_id, "
+                        "vector, metadata, now(), now() FROM embeddings_embedding WHERE collection_id = %s",
+                        [col.pk, main_col.pk])
+        t0 = time.perf_counter()
+        col = collection_index_build(collection_id=col.pk)
+        build = time.perf_counter() - t0
+        size = sum(r["size_bytes"] for r in index_report(collection=col))
+
+        def q_search(q, col=col):
+            res = embedding_search(collection=col, params=SearchParams(vector=q.astype(np.float64), k=10,
+                                                                       ef_search=ef))
+            return [int(h["entity_id"]) for h in res["results"]]
+
+        t, f = bench_queries(q_search)
+        label = "halfvec HNSW" if name == "halfvec" else "binary HNSW + re-rank max(10k,100)"
+        row("quantization", f"{label}: index size (build {build:.0f} s)", size / 2**20, "MiB", full_size / 2**20,
+            "full vector HNSW")
+        row("quantization", f"{label}: search", ms(p50(t)), "ms p50", ms(p50(t_svc)), "full vector HNSW service",
+            recall(f, truths))
+        rows_out[-1][4] += f" (recall {full_recall:.3f})"
+
+    # ---------------------------------------------------------------- uniform worst case ---------
+    log(f"uniform {n_uniform} x {dim}")
+    udata = uniform(n_uniform + nq, dim)
+    ubase, uq = udata[:n_uniform], udata[n_uniform:]
+    ucol = collection_create(name="uniform", dimension=dim, index_type="none")
+    embeddings_import(collection=ucol, items=({"entity_type": "doc", "entity_id": str(i), "vector": ubase[i]}
+                                              for i in range(n_uniform)), chunk_size=5000)
+    Collection.objects.filter(pk=ucol.pk).update(index_type="hnsw")
+    ucol = collection_index_build(collection_id=ucol.pk)
+    utruth = [cosine_topk(ubase, q) for q in uq]
+    for ef_u in (40, 200):
+        with raw.cursor() as cur:
+            cur.execute(f"SET hnsw.ef_search = {ef_u}")
+        usql = (f"SELECT entity_id FROM embeddings_embedding WHERE {ucol.predicate} "
+                f"ORDER BY {ucol.index_cast} <=> %s::{ucol.index_query_cast} LIMIT 10")
+        t_r, f_r = bench_queries(lambda q, usql=usql: raw_search(q, usql), uq)
+        row(f"uniform {n_uniform:,}", f"raw SQL HNSW ef_search={ef_u}", ms(p50(t_r)), "ms p50", None, "-",
+            recall(f_r, utruth))
+
+        def u_search(q, ef_u=ef_u):
+            res = embedding_search(collection=ucol, params=SearchParams(vector=q.astype(np.float64), k=10,
+                                                                        ef_search=ef_u))
+            return [int(h["entity_id"]) for h in res["results"]]
+
+        t_s, f_s = bench_queries(u_search, uq)
+        row(f"uniform {n_uniform:,}", f"service ef_search={ef_u}", ms(p50(t_s)), "ms p50", ms(p50(t_r)), "raw SQL",
+            recall(f_s, utruth))
+
+    raw.close()
+    log("done")
+    print_table(f"Embeddings: {n:,} x {dim} clustered, {nq} queries, k=10, cosine, HNSW m=16 ef_construction=64",
+                ["section", "what", "measured", "recall@10", "baseline", "baseline value", "ratio"], rows_out)
+    print("\nratio = measured / baseline: for ingest rates the fraction of the raw speed (higher is better), "
+          "for latencies and sizes lower is better.")
+
+
+if __name__ == "__main__":
+    main()
