@@ -59,8 +59,11 @@ def access_log_flush(*, batch_size: int = 5000) -> int:
 
 
 def audit_purge(*, days: int | None = None) -> dict[str, int]:
-    """Delete change history and access log older than the retention period (days)."""
-    keep = settings.AGENCY_AUDIT_RETENTION_DAYS if days is None else days
+    """Delete change history and access log older than the retention period (days).
+
+    Called by the daily `agency.ops.purge_retention` task together with the ops records.
+    """
+    keep = settings.AGENCY_RETENTION_DAYS if days is None else days
     if keep < 1:
         raise ValueError("retention must keep at least one day")
     cutoff = timezone.now() - timedelta(days=keep)

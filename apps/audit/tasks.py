@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from apps.audit.services import access_log_flush, audit_purge
+from apps.audit.services import access_log_flush
 
 
 @shared_task(name="agency.audit.flush_access_log", queue="default", acks_late=True, soft_time_limit=120,
@@ -8,7 +8,3 @@ from apps.audit.services import access_log_flush, audit_purge
 def access_log_flush_task() -> int:
     return access_log_flush()
 
-
-@shared_task(name="agency.audit.purge", queue="maintenance", acks_late=True, soft_time_limit=600, time_limit=900)
-def audit_purge_task(days: int | None = None) -> dict[str, int]:
-    return audit_purge(days=days)

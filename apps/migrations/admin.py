@@ -14,6 +14,7 @@ from django.utils.html import format_html, format_html_join
 from apps.common.errors import DomainError
 from apps.migrations.models import Backup, MaintenanceRun, MigrationRun
 from apps.migrations.services import dispatch
+from apps.migrations.services.backups import backup_delete
 
 
 def pretty_json(value: Any) -> str:
@@ -59,6 +60,13 @@ class BackupAdmin(ReadOnlyRunAdmin):
     exclude = ("manifest", "verification")
     extra_readonly = ("size", "verification_report", "manifest_summary")
     actions = ("verify_selected", "back_up_now")
+
+    def delete_model(self, request: HttpRequest, obj: Backup) -> None:
+        backup_delete(backup_id=obj.pk)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Backup]) -> None:
+        for backup in queryset:
+            backup_delete(backup_id=backup.pk)
 
     @admin.display(description="size")
     def size(self, obj: Backup) -> str:

@@ -5,4 +5,3 @@ from agency.settings.base import env
 AGENCY_ACCESS_LOG_ENABLED = env.bool("AGENCY_ACCESS_LOG_ENABLED", default=True)
 AGENCY_ACCESS_LOG_PATHS = env.list("AGENCY_ACCESS_LOG_PATHS", default=["/api/"])
 AGENCY_ACCESS_LOG_BUFFER_MAX = env.int("AGENCY_ACCESS_LOG_BUFFER_MAX", default=100_000)
-AGENCY_AUDIT_RETENTION_DAYS = env.int("AGENCY_AUDIT_RETENTION_DAYS", default=90)

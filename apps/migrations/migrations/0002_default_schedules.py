@@ -1,7 +1,8 @@
 """Install the default beat schedules (editable in the admin); the reverse removes exactly these.
 
 Upkeep runs without an operator: maintenance nightly, a backup daily, cache warming every five
-minutes, the task-lease reaper every minute and the retention purge daily.
+minutes and the retention purge daily. (The task-lease reaper's and the access-log flush's
+schedules belong to their own apps' migrations.)
 """
 
 from django.db import migrations
@@ -12,7 +13,6 @@ SCHEDULES = {
     "ops: daily backup": ("agency.ops.backup", "maintenance", ("crontab", "0", "1")),
     "ops: retention purge": ("agency.ops.purge_retention", "maintenance", ("crontab", "0", "4")),
     "cache: warm": ("agency.cache.warm", "default", ("interval", 300)),
-    "tasks: reap expired leases": ("agency.tasks.reap_expired_leases", "default", ("interval", 60)),
 }
 
 

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -240,7 +241,8 @@ def backup_restore(
         connection.close()
         args[1:1] = ["--clean", "--if-exists", "--single-transaction"]
         try:
-            with exclusive(BACKUP_LOCK):
+            with exclusive(BACKUP_LOCK), tempfile.TemporaryDirectory(prefix="agency-restore-") as tmp:
+                args[1:1] = ["-L", str(_toc_without_installed_extensions(pg_restore, path, info, Path(tmp)))]
                 _run_client(args, env=info.env(), total=total, marker="processing data for table", progress=progress)
         except LockNotAcquired:
             raise Conflict("a backup is running; restore after it finishes", code="backup_running") from None
@@ -256,6 +258,23 @@ def backup_restore(
             raise
     return {"backup": str(backup.pk), "database": target, "live": live,
             "duration_seconds": round((timezone.now() - started).total_seconds(), 3)}
+
+
+def _toc_without_installed_extensions(pg_restore: Path, dump: Path, info: postgres.ConnInfo, folder: Path) -> Path:
+    """The dump's table of contents minus the extensions the live database already has.
+
+    `--clean` would otherwise DROP and CREATE EXTENSION vector: the `vector` type would get a new
+    OID, and every other process's connection (web, workers), which registered the old OID with
+    pgvector's adapter, would read vectors wrongly until it reconnects.
+    """
+    with postgres.autocommit_connection(info) as conn:
+        installed = {r[0] for r in conn.execute("SELECT extname FROM pg_extension")}
+    toc = subprocess.run([str(pg_restore), "-l", str(dump)], capture_output=True, text=True, check=True).stdout
+    kept = [line for line in toc.splitlines()
+            if not any(f" EXTENSION - {ext} " in f"{line} " or f" EXTENSION {ext} " in f"{line} " for ext in installed)]
+    listing = folder / "toc.list"
+    listing.write_text("\n".join(kept) + "\n")
+    return listing
 
 
 def _catalogue_restore(catalogue: list[Backup]) -> None:
@@ -286,3 +305,11 @@ def backup_verify(*, backup_id: Any, progress: Progress | None = None) -> Backup
     backup.verification = report
     backup.save(update_fields=["verified_at", "verification_ok", "verification", "updated_at"])
     return backup
+
+
+def backup_delete(*, backup_id: Any) -> None:
+    """Delete a backup record and its file (the admin's delete goes through here)."""
+    backup = backup_get(backup_id)
+    if backup.file_path:
+        Path(backup.file_path).unlink(missing_ok=True)
+    backup.delete()

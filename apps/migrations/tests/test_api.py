@@ -112,3 +112,15 @@ def test_admin_pages_render_the_reports(admin_client):
     assert "0002_x" in page and "revert" in page
     for model in ("backup", "maintenancerun", "migrationrun"):
         assert admin_client.get(f"/admin/schema/{model}/").status_code == 200
+
+
+def test_admin_actions_enqueue_work(admin_client, django_capture_on_commit_callbacks):
+    backup = BackupFactory()
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = admin_client.post("/admin/schema/backup/", {"action": "verify_selected",
+                                                               "_selected_action": [str(backup.pk)]})
+        assert response.status_code == 302
+        admin_client.post("/admin/schema/maintenancerun/", {"action": "dry_run_now",
+                                                            "_selected_action": [str(MaintenanceRunFactory().pk)]})
+    assert len(callbacks) == 2
+    assert MaintenanceRun.objects.filter(dry_run=True, status=RunStatus.PENDING).count() == 1

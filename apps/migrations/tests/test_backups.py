@@ -43,6 +43,7 @@ def test_backup_command_writes_a_checksummed_file_with_a_manifest(vector_table, 
 def test_backup_delete_rows_restore_gives_identical_counts_and_vector_checksums(vector_table):
     get_user_model().objects.create_user(username="kept", password="x")
     before_counts, before_vectors = counts_and_vectors()
+    vector_oid = _vector_oid()
     backup = backup_create(kind="manual")
     with postgres.autocommit_connection() as conn:
         conn.execute(f"DELETE FROM {VECTOR_TABLE} WHERE collection_id = 1")
@@ -52,6 +53,7 @@ def test_backup_delete_rows_restore_gives_identical_counts_and_vector_checksums(
 
     call_command("restore", str(backup.pk), "--force")
 
+    assert _vector_oid() == vector_oid  # the extension was kept: other processes' connections stay valid
     after_counts, after_vectors = counts_and_vectors()
     assert after_vectors == before_vectors
     for table in (VECTOR_TABLE, "auth_user", "django_migrations"):
@@ -59,6 +61,11 @@ def test_backup_delete_rows_restore_gives_identical_counts_and_vector_checksums(
     assert get_user_model().objects.filter(username="kept").exists()
     backup.refresh_from_db()  # the catalogue survived the restore, completed
     assert backup.status == RunStatus.SUCCEEDED and backup.sha256
+
+
+def _vector_oid() -> int:
+    with postgres.autocommit_connection() as conn:
+        return conn.execute("SELECT 'vector'::regtype::oid").fetchone()[0]
 
 
 def test_restore_into_a_new_database_and_verify(vector_table):
@@ -164,3 +171,36 @@ def test_a_failed_dump_is_recorded_and_leaves_no_file(settings, tmp_path):
     backup = backup_create(kind="manual")
     assert backup.status == RunStatus.FAILED and "disk full" in backup.error
     assert list(Path(settings.AGENCY_BACKUP_DIR).iterdir()) == []
+
+
+def test_a_running_backup_makes_the_next_one_skip():
+    from apps.cache.locks import distributed_lock
+    from apps.migrations.services.guard import BACKUP_LOCK
+
+    with distributed_lock(BACKUP_LOCK, timeout=30):
+        skipped = backup_create(kind="daily")
+        with pytest.raises(CommandError, match="skipped: lock held"):
+            call_command("backup")
+    assert skipped.status == RunStatus.SKIPPED and skipped.error == "skipped: lock held" and not skipped.file_path
+    assert backup_create(kind="daily").status == RunStatus.SUCCEEDED
+
+
+def test_every_table_of_vectors_per_collection_is_checksummed(vector_table):
+    """Whatever the embeddings app's table looks like, each vector column next to a collection_id counts."""
+    with postgres.autocommit_connection() as conn:
+        expected = {f"{t}.{c}" for t, c in conn.execute(
+            "SELECT c.table_name, c.column_name FROM information_schema.columns c "
+            "WHERE c.table_schema = 'public' AND c.udt_name IN ('vector', 'halfvec', 'sparsevec') AND EXISTS ("
+            " SELECT 1 FROM information_schema.columns k WHERE k.table_schema = 'public'"
+            " AND k.table_name = c.table_name AND k.column_name = 'collection_id')")}
+    backup = backup_create(kind="manual")
+    assert f"{VECTOR_TABLE}.vector" in expected
+    assert set(backup.manifest["vectors"]) == expected
+
+
+
+def test_deleting_a_backup_in_the_admin_removes_its_file(admin_client):
+    backup = backup_create(kind="manual")
+    response = admin_client.post(f"/admin/schema/backup/{backup.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not Backup.objects.filter(pk=backup.pk).exists() and not Path(backup.file_path).exists()

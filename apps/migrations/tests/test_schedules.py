@@ -21,14 +21,16 @@ class _Editor:
 
 
 def test_default_schedules_are_installed_by_the_migration():
-    tasks = {t.name: t for t in PeriodicTask.objects.filter(name__in=list(migration.SCHEDULES))}
-    assert set(tasks) == set(migration.SCHEDULES)
+    owned_elsewhere = ["tasks: reap expired leases", "audit: flush access log"]
+    tasks = {t.name: t for t in PeriodicTask.objects.filter(name__in=[*migration.SCHEDULES, *owned_elsewhere])}
+    assert set(tasks) == {*migration.SCHEDULES, *owned_elsewhere}
     assert tasks["ops: nightly maintenance"].task == "agency.ops.maintain"
     assert tasks["ops: nightly maintenance"].crontab.hour == "2"
     assert tasks["ops: daily backup"].queue == "maintenance"
     assert tasks["ops: retention purge"].task == "agency.ops.purge_retention"
     assert tasks["cache: warm"].interval.every == 300
     assert tasks["tasks: reap expired leases"].interval.every == 60
+    assert tasks["audit: flush access log"].task == "agency.audit.flush_access_log"
     assert all(t.enabled for t in tasks.values())
 
 
@@ -51,3 +53,9 @@ def test_ops_tasks_are_registered_and_routed_to_the_maintenance_queue():
         assert task.time_limit and task.soft_time_limit
     assert app.conf.task_serializer == "json" and app.conf.result_backend == "django-db"
     assert {q.name for q in app.conf.task_queues} == {"default", "maintenance"}
+
+
+def test_beat_can_compute_every_default_schedule():
+    for task in PeriodicTask.objects.filter(name__in=list(migration.SCHEDULES)):
+        remaining = task.schedule.remaining_estimate(task.last_run_at or task.date_changed)
+        assert remaining.total_seconds() <= 24 * 3600, task.name
