@@ -152,3 +152,11 @@ def test_stats_of_agent_without_tasks(api_client):
     agent = AgentFactory()
     body = api_client.get(f"{URL}{agent.pk}/stats/").json()
     assert body["total"] == 0 and body["success_rate"] is None and body["p95_duration_seconds"] is None
+
+
+def test_patch_body_version_and_if_match_must_agree(api_client):
+    agent = AgentFactory()
+    r = api_client.patch(f"{URL}{agent.pk}/", {"version": 1, "name": "x"}, format="json", HTTP_IF_MATCH='W/"7"')
+    assert r.status_code == 400 and r.json()["error"]["message"].startswith("version")
+    agent.refresh_from_db()
+    assert agent.version == 1

@@ -133,3 +133,14 @@ def test_schema_documents_the_claim_endpoint(api_client):
     assert r.status_code == 200
     paths = r.json()["paths"]
     assert "/api/v1/tasks/claim/" in paths and "/api/v1/agents/{id}/stats/" in paths
+
+
+def test_heartbeat_and_fail_by_another_worker_are_409_and_change_nothing(api_client):
+    TaskFactory()
+    task_id = api_client.post(URL + "claim/", {"worker_id": "owner"}, format="json").json()["tasks"][0]["id"]
+    before = Task.objects.values().get(pk=task_id)
+    r = api_client.post(f"{URL}{task_id}/heartbeat/", {"worker_id": "thief"}, format="json")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "lease_not_owned"
+    r = api_client.post(f"{URL}{task_id}/fail/", {"worker_id": "thief", "error": "x"}, format="json")
+    assert r.status_code == 409
+    assert Task.objects.values().get(pk=task_id) == before

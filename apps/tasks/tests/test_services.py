@@ -181,3 +181,17 @@ def test_complete_rejects_non_object_or_oversized_result(settings):
     with pytest.raises(PayloadTooLarge, match="^result"):
         services.task_complete(task_id=task.pk, worker_id="w1", result={"a": "x" * 50})
     assert Task.objects.get(pk=task.pk).status == "running"
+
+
+def test_claim_query_can_use_the_partial_claim_index():
+    """The planner can serve the claim's inner SELECT from `tasks_claim_idx` (status predicate + order match)."""
+    from django.db import connection
+
+    TaskFactory.create_batch(3)
+    inner = services.claim_sql().split("WHERE id IN (", 1)[1].rsplit(")", 1)[0]
+    with connection.cursor() as cur:
+        cur.execute("SET LOCAL enable_seqscan = off")
+        cur.execute("EXPLAIN " + inner, {"limit": 10, "types": [], "agent": None})
+        plan = "\n".join(row[0] for row in cur.fetchall())
+    assert "tasks_claim_idx" in plan, plan
+    assert "Sort" not in plan.split("tasks_claim_idx")[0].splitlines()[-1], plan
