@@ -20,113 +20,53 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
-import os
-import re
-import socket
 import threading
 import time
-import uuid
-import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis
 from django.conf import settings
 from django.core.cache import caches
-from django_redis.exceptions import ConnectionInterrupted
 
+from apps.cache.coherence import CoherenceMixin, _instances
+from apps.cache.guards import (  # noqa: F401 - re-exported for the services and tests
+    ACCESS_KEY,
+    REDIS_ERRORS,
+    STATS_KEY,
+    ThrottledLog,
+    ThrottleFilter,
+    check_key,
+    check_pattern,
+    check_ttl,
+    process_id,
+)
 from apps.cache.local import MISSING, LocalCache
 from apps.common.errors import PayloadTooLarge, ValidationFailed
 
-logger = logging.getLogger("apps.cache")
+# SET with its tags (a tag set's TTL only ever grows, so it outlives its longest member) and the
+# invalidation message, in one round trip. With a lease token (single-flight fill), the write only
+# happens if the fill lock still holds that token: an invalidation deletes the lock, so a loader
+# that read the database before a concurrent write cannot put its stale value into L2 afterwards.
+_SET_LUA = """
+if ARGV[1] ~= '' and redis.call('get', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3])
+for i = 3, #KEYS do
+  redis.call('sadd', KEYS[i], ARGV[4])
+  local left = redis.call('pttl', KEYS[i])
+  if left == -1 or (left >= 0 and left < tonumber(ARGV[5])) then redis.call('pexpire', KEYS[i], ARGV[5]) end
+end
+if ARGV[6] ~= '' then redis.call('publish', ARGV[6], ARGV[7]) end
+return 1
+"""
 
-REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, ConnectionInterrupted, OSError)
 # Values kept as objects in L1 (immutable, so a caller cannot mutate the cached copy).
 _IMMUTABLE = (str, bytes, int, float, bool, type(None))
-_GLOB = re.compile(r"[*?\[\]\\^!-]")
-ACCESS_KEY = "cache:access"
-STATS_KEY = "cache:stats"
 
 
-class ThrottledLog:
-    """Log a recurring error at most once per interval, with how many were suppressed."""
+class TwoLevelCache(CoherenceMixin):
+    """L1 + L2 for one Django cache alias in this process; see the module docstring."""
 
-    def __init__(self, interval: float, log: logging.Logger = logger) -> None:
-        self.interval = interval
-        self.log = log
-        self._last = -1e18
-        self.suppressed = 0
-        self.total = 0
-        self._lock = threading.Lock()
-
-    def should_log(self) -> tuple[bool, int]:
-        with self._lock:
-            self.total += 1
-            now = time.monotonic()
-            if now - self._last >= self.interval:
-                self._last, n, self.suppressed = now, self.suppressed, 0
-                return True, n
-            self.suppressed += 1
-            return False, 0
-
-    def report(self, what: str, exc: BaseException) -> None:
-        emit, suppressed = self.should_log()
-        if emit:
-            self.log.warning("cache: %s failed: %s: %s (%d similar errors suppressed)",
-                             what, type(exc).__name__, exc, suppressed)
-
-
-class ThrottleFilter(logging.Filter):
-    """Attached to django-redis's logger so IGNORE_EXCEPTIONS does not log once per request."""
-
-    def __init__(self, interval: float) -> None:
-        super().__init__()
-        self.throttle = ThrottledLog(interval)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return self.throttle.should_log()[0]
-
-
-def process_id() -> str:
-    """Unique per cache instance and process (host:pid:random), so a publisher skips its own messages."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def check_key(key: Any, what: str = "key") -> str:
-    if not isinstance(key, str) or not key:
-        raise ValidationFailed(f"cache {what} must be a non-empty string, got {key!r}", code="invalid_key")
-    limit = settings.AGENCY_CACHE_MAX_KEY_BYTES
-    if len(key) * 4 > limit and len(key.encode()) > limit:
-        raise ValidationFailed(
-            f"cache {what} is {len(key.encode())} bytes, over the limit of {limit} bytes",
-            code="key_too_long", details={"key": key[:80] + "…", "limit": limit},
-        )
-    return key
-
-
-def check_ttl(ttl: Any) -> float | None:
-    if ttl is None:
-        return None
-    if isinstance(ttl, bool) or not isinstance(ttl, int | float):
-        raise ValidationFailed(f"ttl must be a number of seconds, got {ttl!r}", code="invalid_ttl")
-    if ttl <= 0:
-        raise ValidationFailed(f"ttl must be positive, got {ttl}", code="invalid_ttl")
-    return float(ttl)
-
-
-def check_pattern(pattern: Any, *, allow_all: bool) -> str:
-    if not isinstance(pattern, str):
-        raise ValidationFailed(f"pattern must be a string, got {pattern!r}", code="invalid_pattern")
-    if not _GLOB.sub("", pattern).strip() and not allow_all:
-        raise ValidationFailed(
-            f"pattern {pattern!r} is empty or wildcard-only and would delete every key; "
-            "pass allow_all=True to really do that", code="pattern_too_broad",
-        )
-    return pattern or "*"
-
-
-class TwoLevelCache:
     def __init__(self, alias: str = "default") -> None:
         self.alias = alias
         self.backend = caches[alias]
@@ -137,10 +77,12 @@ class TwoLevelCache:
         self.local = LocalCache(max_entries=settings.AGENCY_CACHE_L1_MAX_ENTRIES, max_ttl=settings.AGENCY_CACHE_L1_TTL)
         self.errors = ThrottledLog(settings.AGENCY_CACHE_ERROR_LOG_INTERVAL)
         self.retry_interval = settings.AGENCY_CACHE_RETRY_INTERVAL
+        self.access_max_keys = settings.AGENCY_CACHE_ACCESS_MAX_KEYS
         # A str of at most this many characters is within the byte limit whatever its UTF-8 width.
         self.short_key_chars = settings.AGENCY_CACHE_MAX_KEY_BYTES // 4
         self._down_until = 0.0
         self._client_cache: redis.Redis | None = None
+        self._set_script = None
         self.l2_hits = self.l2_misses = self.loads = self.l2_errors = 0
         self._stats_flushed: dict[str, int] = {}
         self._access: dict[str, int] = {}
@@ -168,17 +110,6 @@ class TwoLevelCache:
         self._loads = (self.client._serializer.loads
                        if isinstance(self.client._compressor, IdentityCompressor) else None)
         _instances.add(self)
-
-    def _reinit_after_fork(self) -> None:
-        self.local._lock = threading.Lock()
-        self.local._data.clear()
-        self._access_lock = threading.Lock()
-        self._flush_lock = threading.Lock()
-        self._pending_lock = threading.Lock()
-        self._fill_locks = [threading.Lock() for _ in range(len(self._fill_locks))]
-        self._access = {}
-        self._healthy = False
-        self._client_cache = None
 
     # ---- Redis access -----------------------------------------------------------------------
     @property
@@ -221,98 +152,6 @@ class TwoLevelCache:
             self._failed(what, exc)
             return default
 
-    # ---- L1 usability (coherence) -------------------------------------------------------------
-    def l1_usable(self) -> bool:
-        """L1 may serve only while this process is subscribed to invalidations (started lazily)."""
-        if self._sub_fork != _fork_count:
-            self._start_subscriber()
-        return self._healthy
-
-    def _start_subscriber(self) -> None:
-        with self._pending_lock:
-            if self._sub_fork == _fork_count and self._sub_pid == os.getpid():
-                return
-            # A forked child (Celery prefork) inherits neither the thread nor a valid L1.
-            self.local.clear()
-            self.origin = process_id()
-            self._sub_stop = threading.Event()
-            self._sub_healthy = threading.Event()
-            self._sub_pid = os.getpid()
-            self._sub_fork = _fork_count
-            self._healthy = False
-            self._sub_thread = threading.Thread(target=self._subscribe_loop, name=f"cache-invalidation-{self.alias}",
-                                                daemon=True)
-            self._sub_thread.start()
-
-    def stop(self) -> None:
-        self._sub_stop.set()
-        self._sub_healthy.clear()
-        self._healthy = False
-        self._sub_pid = None
-        self._sub_fork = -1
-
-    def _subscribe_loop(self) -> None:
-        stop, healthy = self._sub_stop, self._sub_healthy
-        backoff = 0.05
-        while not stop.is_set():
-            client = pubsub = None
-            try:
-                client = redis.Redis.from_url(self.location, socket_connect_timeout=1, socket_timeout=5,
-                                              health_check_interval=2)
-                pubsub = client.pubsub()
-                pubsub.subscribe(self.channel)
-                msg = pubsub.get_message(timeout=2)
-                if not msg or msg.get("type") != "subscribe":
-                    raise redis.exceptions.ConnectionError("no subscribe confirmation")
-                self.local.clear()  # anything may have changed while we were not listening
-                self._replay_pending()
-                healthy.set()
-                self._healthy = True
-                backoff = 0.05
-                while not stop.is_set():
-                    msg = pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                    if msg and msg.get("type") == "message":
-                        self._apply_remote(msg["data"])
-                    if time.monotonic() - self._last_flush >= 1.0:
-                        self.flush_counters()  # cluster-wide stats and access counts, about once a second
-            except Exception as exc:  # noqa: BLE001 - the thread must survive anything
-                healthy.clear()
-                self._healthy = False
-                self.local.clear()
-                if stop.is_set():
-                    break
-                self.errors.report("invalidation subscriber", exc)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
-            finally:
-                if stop.is_set():
-                    healthy.clear()
-                    self._healthy = False
-                for closeable in (pubsub, client):
-                    with contextlib.suppress(Exception):
-                        closeable and closeable.close()
-
-    def _apply_remote(self, data: bytes | str) -> None:
-        try:
-            message = json.loads(data)
-        except ValueError:
-            return
-        if message.get("origin") == self.origin:
-            return
-        self.deliveries += 1
-        self._drop_local(message)
-
-    def _drop_local(self, message: dict[str, Any]) -> None:
-        if message.get("all"):
-            self.local.clear()
-            return
-        if message.get("keys"):
-            self.local.delete_many(message["keys"])
-        if message.get("tags"):
-            self.local.drop_tags(message["tags"])
-        if message.get("pattern"):
-            self.local.drop_pattern(message["pattern"])
-
     # ---- encoding -----------------------------------------------------------------------------
     def encode(self, key: str, value: Any) -> bytes | int:
         try:
@@ -329,15 +168,6 @@ class TwoLevelCache:
     def _l1_form(self, value: Any, payload: Any) -> Any:
         return value if isinstance(value, _IMMUTABLE) else _Encoded(payload)
 
-    def _from_l1(self, stored: Any) -> Any:
-        if type(stored) is not _Encoded:
-            return stored
-        payload = stored.payload
-        # django-redis stores ints as ints and everything else serialised: same rule, no exception.
-        if self._loads is not None and type(payload) is bytes:
-            return self._loads(payload)
-        return self.client.decode(payload)
-
     def decode(self, raw: Any) -> Any:
         if self._loads is not None and type(raw) is bytes and not raw.lstrip(b"-").isdigit():
             return self._loads(raw)
@@ -350,7 +180,7 @@ class TwoLevelCache:
 
     def _get(self, key: str, *, fill_l1: bool = True) -> Any:
         # Hot path, inlined: L1 is usable while subscribed (see l1_usable) in this very process.
-        use_l1 = self._healthy if self._sub_fork == _fork_count else self.l1_usable()
+        use_l1 = self._healthy or self.l1_usable()  # _healthy is reset in a forked child
         if use_l1:
             stored = self.local.get(key)
             if stored is not MISSING:
@@ -405,7 +235,11 @@ class TwoLevelCache:
                 generation = self.local.generation
                 value = loader()
                 self.loads += 1
-                self.set(key, value, ttl=ttl, tags=tags, publish=False, generation=generation)
+                if lock is not None:
+                    self.set(key, value, ttl=ttl, tags=tags, publish=False, generation=generation,
+                             lease=lock.local.token)
+                else:
+                    self.encode(key, value)  # same contract: a value that cannot be cached is an error
                 return value
             finally:
                 if lock is not None:
@@ -414,24 +248,24 @@ class TwoLevelCache:
 
     # ---- writes -------------------------------------------------------------------------------
     def set(self, key: str, value: Any, *, ttl: float | None, tags: Iterable[str] = (), publish: bool = True,
-            generation: int | None = None) -> bool:
-        """Write L2 (+ tag sets) and L1; other processes drop their L1 copy (publish=True)."""
+            generation: int | None = None, lease: bytes | None = None) -> bool:
+        """Write L2 (+ tag sets) and L1; other processes drop their L1 copy (publish=True).
+
+        With `lease` (the fill lock's token) the L2 write is skipped if an invalidation came first.
+        """
         tags = list(tags)
         payload = self.encode(key, value)
         life = ttl if ttl is not None else self.default_ttl
         full = self.make_key(key)
+        life_ms = max(1, int(life * 1000))
 
         def write(r: redis.Redis) -> bool:
-            pipe = r.pipeline(transaction=False)
-            pipe.set(full, payload, px=max(1, int(life * 1000)))
-            for tag in tags:
-                tkey = self.make_key(f"tag:{tag}")
-                pipe.sadd(tkey, key)
-                pipe.expire(tkey, int(life) + 60, gt=False)
-            if publish:
-                pipe.publish(self.channel, self._message(keys=[key]))
-            pipe.execute()
-            return True
+            if self._set_script is None:
+                self._set_script = r.register_script(_SET_LUA)
+            keys = [full, self.make_key(f"fill:{key}") if lease else full, *(self.make_key(f"tag:{t}") for t in tags)]
+            args = [lease or "", payload, life_ms, key, life_ms + 60_000,
+                    self.channel if publish else "", self._message(keys=[key]) if publish else ""]
+            return bool(self._set_script(keys=keys, args=args, client=r))
 
         if publish:
             self.local.delete_many([key])
@@ -464,23 +298,31 @@ class TwoLevelCache:
             keys = list(message["keys"])
             for tag in message["tags"]:
                 keys += [m.decode() for m in r.smembers(self.make_key(f"tag:{tag}"))]
-            full = [self.make_key(k) for k in keys] + [self.make_key(f"tag:{t}") for t in message["tags"]]
+            full = ([self.make_key(k) for k in keys] + [self.make_key(f"fill:{k}") for k in keys]
+                    + [self.make_key(f"tag:{t}") for t in message["tags"]])
             deleted = 0
             if message["pattern"] or message["all"]:
-                match = self.make_key(message["pattern"] or "*")
-                batch = []
-                for k in r.scan_iter(match=match, count=1000):
-                    batch.append(k)
-                    if len(batch) >= 1000:
-                        deleted += r.unlink(*batch)
-                        batch = []
-                if batch:
-                    deleted += r.unlink(*batch)
+                pattern = message["pattern"] or "*"
+                for match, counted in ((self.make_key(pattern), True), (self.make_key(f"fill:{pattern}"), False)):
+                    batch = []
+                    for k in r.scan_iter(match=match, count=1000):
+                        batch.append(k)
+                        if len(batch) >= 1000:
+                            n = r.unlink(*batch)
+                            deleted += n if counted else 0
+                            batch = []
+                    if batch:
+                        n = r.unlink(*batch)
+                        deleted += n if counted else 0
             pipe = r.pipeline(transaction=False)
-            for i in range(0, len(full), 1000):
-                pipe.unlink(*full[i:i + 1000])
+            value_keys, other_keys = full[:len(keys)], full[len(keys):]
+            for i in range(0, len(value_keys), 1000):
+                pipe.unlink(*value_keys[i:i + 1000])
+            if other_keys:
+                pipe.unlink(*other_keys)
             pipe.publish(self.channel, self._message(**{**message, "keys": keys}))
             results = pipe.execute()
+            results = results[:-2] + [0, 0] if other_keys else results
             if len(keys) > len(message["keys"]):
                 self.local.delete_many(keys)  # L1 copies filled from L2 do not know their tags
             return deleted + sum(results[:-1])
@@ -527,6 +369,8 @@ class TwoLevelCache:
             zkey = self.make_key(ACCESS_KEY)
             for key, n in access.items():
                 pipe.zincrby(zkey, n, key)
+            if access:
+                pipe.zremrangebyrank(zkey, 0, -self.access_max_keys - 1)  # keep only the most-read keys
             for name, n in deltas.items():
                 if n:
                     pipe.hincrby(self.make_key(STATS_KEY), name, n)
@@ -541,26 +385,6 @@ class TwoLevelCache:
             "l1_hits": self.local.hits, "l1_misses": self.local.misses, "l1_evictions": self.local.evictions,
             "l2_hits": self.l2_hits, "l2_misses": self.l2_misses, "loads": self.loads, "errors": self.l2_errors,
         }
-
-
-_fork_count = 0
-
-
-_instances: weakref.WeakSet[TwoLevelCache] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    """A forked child (Celery prefork, gunicorn) has no subscriber thread: make caches start one.
-
-    Locks are recreated too: one held by another thread at fork time would never be released here.
-    """
-    global _fork_count
-    _fork_count += 1
-    for c in list(_instances):
-        c._reinit_after_fork()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _Encoded:

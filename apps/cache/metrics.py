@@ -29,7 +29,12 @@ class CacheCollector(Collector):
             errors.add_metric([alias], n["errors"])
             entries.add_metric([alias], len(c.local))
             subscribed.add_metric([alias], 1.0 if c._sub_healthy.is_set() else 0.0)
-        yield from (requests, evictions, loads, errors, entries, subscribed)
+        keys = GaugeMetricFamily("agency_cache_l2_keys", "Keys in the Redis cache database", labels=["alias"])
+        for alias, c in list(_caches.items()):
+            found = c.call("dbsize", lambda r: r.dbsize(), None)  # one round trip per scrape
+            if found is not None:
+                keys.add_metric([alias], found)
+        yield from (requests, evictions, loads, errors, entries, subscribed, keys)
 
 
 _registered = False

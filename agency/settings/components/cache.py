@@ -21,6 +21,8 @@ AGENCY_CACHE_FILL_LOCK_TIMEOUT = env.float("AGENCY_CACHE_FILL_LOCK_TIMEOUT", def
 AGENCY_CACHE_FILL_WAIT = env.float("AGENCY_CACHE_FILL_WAIT", default=10.0)
 # Warming: how many of the most-read keys `cache_warm` loads by default.
 AGENCY_CACHE_WARM_LIMIT = env.int("AGENCY_CACHE_WARM_LIMIT", default=1000)
+# Access counts (a Redis sorted set) keep only this many of the most-read keys.
+AGENCY_CACHE_ACCESS_MAX_KEYS = env.int("AGENCY_CACHE_ACCESS_MAX_KEYS", default=200_000)
 
 # Agent sessions (`session:{agent_id}` in Redis).
 AGENCY_AGENT_SESSION_TTL = env.int("AGENCY_AGENT_SESSION_TTL", default=3600)

@@ -23,7 +23,7 @@ def session_key(agent_id: Any) -> str:
     return f"session:{agent_id}"
 
 
-def _check(data: Any, ttl: Any, *, partial: bool) -> int:
+def _check(data: Any, ttl: Any) -> int:
     if not isinstance(data, dict):
         raise ValidationFailed(f"data: must be a JSON object, got {type(data).__name__}", code="invalid")
     if ttl is None:
@@ -72,7 +72,7 @@ def session_get(*, agent_id: Any) -> dict[str, Any]:
 
 def session_put(*, agent_id: Any, data: dict[str, Any], ttl: int | None = None) -> dict[str, Any]:
     """Create or replace the session (created_at kept when replacing)."""
-    ttl = _check(data, ttl, partial=False)
+    ttl = _check(data, ttl)
     key, now = session_key(agent_id), timezone.now().isoformat()
     try:
         r = _redis()
@@ -89,7 +89,7 @@ def session_update(*, agent_id: Any, data: dict[str, Any], ttl: int | None = Non
 
     Optimistic (WATCH/MULTI): a concurrent update makes this one retry, so no merge is lost.
     """
-    ttl = _check(data, ttl, partial=True)
+    ttl = _check(data, ttl)
     key = session_key(agent_id)
     try:
         with _redis().pipeline(transaction=True) as pipe:

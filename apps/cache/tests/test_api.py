@@ -126,4 +126,17 @@ def test_metrics_export_cache_counters(client):
     services.cache_get("anything")
     body = client.get("/metrics").content.decode()
     assert 'agency_cache_requests_total{alias="default",level="l2",result="miss"}' in body
+    assert 'agency_cache_l2_keys{alias="default"}' in body
     assert get_redis_connection("default") is not None
+
+
+def test_admin_warm_now_action_calls_the_service(operator, client):
+    client.force_login(operator)
+    rule = WarmingRuleFactory()
+    r = client.post("/admin/cache/warmingrule/", {"action": "warm_now", "_selected_action": [str(rule.pk)]},
+                    follow=True)
+    assert r.status_code == 200 and b"Cache warmed" in r.content
+
+
+def test_stats_need_authentication(client):
+    assert client.get("/api/v1/cache/stats/").status_code in (401, 403)

@@ -57,6 +57,9 @@ def test_redis_stopped_and_restarted_during_requests(cache_on_private_redis, api
         assert services.cache_get("plain", "fallback") == "fallback"
         assert services.cache_set("plain", "during") is False
         assert services.cache_get_or_set("computed", lambda: 42) == 42
+        r = api_client.get(f"/api/v1/agents/{agent.pk}/session/")  # sessions live only in Redis: 503
+        assert r.status_code == 503 and r.json()["error"]["code"] == "unavailable"
+        assert api_client.get("/api/v1/cache/stats/").json()["redis"]["up"] is False
     cache_warnings = [r for r in caplog.records if r.name in ("apps.cache", "django_redis.cache")]
     assert 1 <= len(cache_warnings) <= 2, [r.getMessage() for r in cache_warnings]  # not one per request
 

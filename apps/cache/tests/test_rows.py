@@ -92,3 +92,14 @@ def test_a_row_written_in_an_uncommitted_transaction_is_not_cached(django_captur
     agent = AgentFactory()  # written in the test's open transaction
     assert services.instance_get(Agent, agent.pk) == agent
     assert get_redis_connection("default").keys("*model:agents.agent:*") == []
+
+
+def test_access_counts_keep_only_the_most_read_keys(settings):
+    settings.AGENCY_CACHE_ACCESS_MAX_KEYS = 2
+    c = services.get_cache()
+    for key, n in (("model:a:1", 5), ("model:a:2", 1), ("model:a:3", 3)):
+        for _ in range(n):
+            c.record_access(key)
+    c.flush_counters()
+    ranked = get_redis_connection("default").zrevrange(c.make_key(ACCESS_KEY), 0, -1)
+    assert [m.decode() for m in ranked] == ["model:a:1", "model:a:3"]

@@ -189,6 +189,7 @@ def test_invalidation_is_published_to_other_caches_in_this_process():
         other.l1_usable()
         assert wait_until(other._sub_healthy.is_set)
         services.cache_set("shared", "v1")
+        assert wait_until(lambda: other.deliveries >= 1)  # else its fill could race with that message
         assert other.get("shared") == "v1"
         assert "shared" in other.local._data
         services.cache_set("shared", "v2")
@@ -228,3 +229,31 @@ def test_a_forked_child_gets_its_own_subscriber_and_fresh_locks():
     finally:
         proc.join(10)
         proc.kill()
+
+
+def test_a_fill_that_raced_with_an_invalidation_does_not_write_its_stale_value():
+    """The loader read the old row; a writer committed and invalidated meanwhile: L2 must stay empty."""
+    from apps.cache.backend import TwoLevelCache
+
+    writer = TwoLevelCache("default")  # another process
+
+    def slow_loader():
+        stale = "v1 (read before the write)"
+        writer.set("raced", "v2", ttl=30)  # the concurrent write…
+        writer.invalidate(keys=["raced"])  # …and its invalidation on commit
+        return stale
+
+    try:
+        assert services.cache_get_or_set("raced", slow_loader) == "v1 (read before the write)"
+        assert not raw_exists("raced")  # the stale fill was refused: the lease had been revoked
+        assert services.cache_get_or_set("raced", lambda: "v2") == "v2"
+        assert raw_exists("raced")
+    finally:
+        writer.stop()
+
+
+def test_tag_sets_outlive_their_longest_member():
+    services.cache_set("long", 1, ttl=1000, tags=["g"])
+    services.cache_set("short", 2, ttl=1, tags=["g"])
+    c = services.get_cache()
+    assert get_redis_connection("default").ttl(c.make_key("tag:g")) > 1000
