@@ -24,6 +24,9 @@ ROOT = Path(__file__).resolve().parent
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    from apps.cache.services import reset_caches
+
+    reset_caches()  # end the invalidation subscriber before its Redis goes away
     embedded.stop_started()
     owned = os.environ.get("AGENCY_TEST_DATA_DIR_OWNED")
     if owned and os.environ.get("AGENCY_DATA_DIR") == owned:

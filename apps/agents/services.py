@@ -20,7 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.agents.models import Agent
-from apps.cache.services import instances_invalidate
+from apps.cache.services import agent_status_publish, instances_invalidate
 from apps.common.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 
 UPDATABLE_FIELDS = ("name", "type", "capabilities", "status", "namespace")
@@ -129,6 +129,8 @@ def agent_update(*, agent_id: Any, expected_version: int, **changes: Any) -> Age
     new.version = expected_version + 1
     new.updated_at = now
     instances_invalidate(Agent, [agent_id])
+    if old.status != new.status:
+        agent_status_publish(new.id, old.status, new.status)  # sent on commit, never raises
     changes_diff = model_instance_diff(old, new)
     if changes_diff:
         LogEntry.objects.log_create(new, action=LogEntry.Action.UPDATE, changes=changes_diff)

@@ -121,3 +121,24 @@ def test_two_concurrent_writers_exactly_one_wins():
     agent.refresh_from_db()
     assert (agent.name, agent.version) == (winners[0], 2)
     assert connection.vendor == "postgresql"
+
+
+def test_status_change_is_published_on_agent_status_after_commit(django_capture_on_commit_callbacks):
+    import json
+
+    from django_redis import get_redis_connection
+
+    agent = AgentFactory(status="active")
+    pubsub = get_redis_connection("default").pubsub()
+    pubsub.subscribe("agent:status")
+    assert pubsub.get_message(timeout=2)["type"] == "subscribe"
+    with django_capture_on_commit_callbacks(execute=True):
+        services.agent_update(agent_id=agent.id, expected_version=agent.version, name="renamed")
+    assert pubsub.get_message(timeout=0.5) is None  # no status change, no message
+    with django_capture_on_commit_callbacks(execute=True):
+        services.agent_update(agent_id=agent.id, expected_version=agent.version + 1, status="maintenance")
+    message = pubsub.get_message(timeout=2)
+    pubsub.close()
+    body = json.loads(message["data"])
+    assert (body["type"], body["agent_id"], body["old"], body["new"]) == (
+        "agent.status", str(agent.id), "active", "maintenance")

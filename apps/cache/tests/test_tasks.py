@@ -69,3 +69,11 @@ def test_warm_rejects_bad_limit():
 
     with pytest.raises(ValidationFailed, match="limit"):
         services.cache_warm(limit=0)
+
+
+@pytest.mark.django_db
+def test_stats_snapshot_schedule_is_installed():
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.get(name="cache: stats snapshot")
+    assert task.task == "agency.cache.snapshot_stats" and task.interval.every == 300
