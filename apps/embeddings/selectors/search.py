@@ -211,6 +211,7 @@ GUC_DEFAULTS = {
     "hnsw.max_scan_tuples": 20000,
     "ivfflat.probes": 1,
     "ivfflat.iterative_scan": "off",
+    "enable_sort": "on",
 }
 _session_gucs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -245,6 +246,20 @@ def _execute(collection: Collection, plan: Plan, qvec: np.ndarray, k: int, inclu
         _apply_settings(cur, plan.settings)
         cur.execute(sql, params)
         return cur.fetchall()
+
+
+def search_explain(*, collection: Collection, params: SearchParams, analyze: bool = False) -> str:
+    """EXPLAIN of the query the planner would run, with its settings (operators' debugging; tests)."""
+    where, where_params = filter_compile(params.filter) if params.filter else ("TRUE", [])
+    vector, _ = _query_vector(collection, params)
+    plan = plan_search(collection, k=params.k, exact=params.exact, filtered=params.filter is not None,
+                       where=where, where_params=where_params, ef_search=params.ef_search, probes=params.probes)
+    sql, sql_params = search_sql(collection, plan, vector.astype(np.float32), params.k, params.include, where,
+                                 where_params)
+    with vector_cursor() as cur:
+        _apply_settings(cur, plan.settings)
+        cur.execute(("EXPLAIN ANALYZE " if analyze else "EXPLAIN ") + sql, sql_params)
+        return "\n".join(r[0] for r in cur.fetchall())
 
 
 def embedding_search(*, collection: Collection, params: SearchParams) -> dict[str, Any]:

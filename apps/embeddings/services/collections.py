@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.core.cache import cache
+from django.db import IntegrityError, connection, transaction
 
+from apps.cache.services import instances_invalidate
 from apps.common.errors import Conflict, NotFound
 from apps.embeddings.models import Collection, Embedding, IndexStatus, IndexType
 from apps.embeddings.services.indexes import collection_index_build, collection_indexes_drop
@@ -15,11 +17,32 @@ INDEX_FIELDS = {"index_type", "m", "ef_construction", "lists", "precision", "bin
 MUTABLE_FIELDS = INDEX_FIELDS  # dimension and metric define the data: a new collection is needed
 
 
+def collection_name_key(tenant: str, name: str) -> str:
+    return f"emb:collection:{tenant}:{name}"
+
+
+def collection_name_invalidate(collection: Collection) -> None:
+    """Drop the by-name cache entry once the surrounding transaction commits (signals call this too)."""
+    key = collection_name_key(collection.tenant, collection.name)
+    transaction.on_commit(lambda: cache.delete(key))
+
+
 def collection_get(*, name: str, tenant: str = "default") -> Collection:
+    """A collection by name, through the Redis cache (every API call starts here).
+
+    Every write of a collection (save, delete, the index status updates) drops the entry on commit.
+    """
+    key = collection_name_key(tenant, name)
+    found = cache.get(key)
+    if isinstance(found, Collection):
+        return found
     try:
-        return Collection.objects.get(tenant=tenant, name=name)
+        collection = Collection.objects.get(tenant=tenant, name=name)
     except Collection.DoesNotExist:
         raise NotFound(f"collection '{name}' not found", code="collection_not_found") from None
+    if not connection.in_atomic_block:  # never cache what an open transaction may still roll back
+        cache.set(key, collection, 300)
+    return collection
 
 
 def _schedule_index_build(collection: Collection, *, sync: bool | None = None) -> None:
@@ -91,6 +114,8 @@ def collection_index_rebuild(*, collection: Collection, sync: bool | None = None
     from apps.embeddings.tasks import collection_index_build_task
 
     Collection.objects.filter(pk=collection.pk).update(index_status=IndexStatus.PENDING)
+    instances_invalidate(Collection, [collection.pk])
+    collection_name_invalidate(collection)
     if sync is None:
         sync = Embedding.objects.filter(collection=collection).count() <= settings.AGENCY_EMBEDDINGS_SYNC_BUILD_ROWS
     if sync:

@@ -40,6 +40,9 @@ def _set_status(collection: Collection, status: str, error: str = "") -> None:
     for key, value in fields.items():
         setattr(collection, key, value)
     instances_invalidate(Collection, [collection.pk])
+    from apps.embeddings.services.collections import collection_name_invalidate
+
+    collection_name_invalidate(collection)
 
 
 def index_ddl(collection: Collection, *, concurrently: bool = True) -> str:

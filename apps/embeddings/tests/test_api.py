@@ -220,3 +220,25 @@ def test_index_is_built_concurrently_after_commit(api_client):
     with connection.cursor() as cur:
         cur.execute("SELECT count(*) FROM pg_indexes WHERE indexname = %s", [col.index_name])
         assert cur.fetchone()[0] == 0
+
+
+def test_ingest_accepts_base64_float32_vectors(api_client, docs):
+    import base64
+
+    vecs = clustered(3, 8)
+    b64 = [base64.b64encode(v.astype("<f4").tobytes()).decode() for v in vecs]
+    items = [{"entity_type": "doc", "entity_id": str(i), "vector_b64": b} for i, b in enumerate(b64)]
+    r = api_client.post(f"{BASE}docs/embeddings/", {"items": items}, format="json")
+    assert r.status_code == 201 and r.json()["inserted"] == 3
+    assert np.allclose(np.asarray(Embedding.objects.get(entity_id="1").vector), vecs[1])
+    before = _snapshot()
+    bad = [{**items[0], "entity_id": "9"}, {**items[1], "entity_id": "10", "vector_b64": "AAAA"}]
+    r = api_client.post(f"{BASE}docs/embeddings/", {"items": bad}, format="json")
+    assert r.status_code == 400
+    assert r.json()["error"]["message"].startswith("items[1].vector_b64: expected 8 dimensions")
+    nan = np.ones(8, dtype="<f4")
+    nan[3] = np.nan
+    bad = [{"entity_type": "doc", "entity_id": "n", "vector_b64": base64.b64encode(nan.tobytes()).decode()}]
+    r = api_client.post(f"{BASE}docs/embeddings/", {"items": bad}, format="json")
+    assert r.status_code == 400 and r.json()["error"]["message"] == "items[0].vector_b64[3]: NaN is not allowed"
+    assert _snapshot() == before

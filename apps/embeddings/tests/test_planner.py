@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from django.db import connection
 
-from apps.embeddings.selectors.search import SearchParams, embedding_search
+from apps.embeddings.selectors.search import SearchParams, embedding_search, search_explain
 from apps.embeddings.services.collections import collection_create
 from apps.embeddings.services.indexes import collection_index_build
 from apps.embeddings.services.ingest import embeddings_import
@@ -80,6 +80,9 @@ def test_plan_reports_the_estimate(filtered_collection, settings):
                                                                filter={"bucket": "half"}))
     assert res["plan"]["estimated_rows"] == 151 and res["plan"]["estimate"] == "lower_bound"
     assert res["plan"]["settings"]["hnsw.iterative_scan"] == "relaxed_order"
+    explain = search_explain(collection=col, params=SearchParams(vector=vecs[0].astype(np.float64), k=5,
+                                                                 filter={"bucket": "half"}))
+    assert f"Index Scan using {col.index_name}" in explain
 
 
 def test_short_iterative_scan_falls_back_to_exact(filtered_collection, settings):
@@ -106,3 +109,32 @@ def test_exact_flag_and_unready_index_search_exactly(filtered_collection):
     col.index_status = "building"
     res = embedding_search(collection=col, params=SearchParams(vector=q, k=10))
     assert res["plan"]["strategy"] == "exact" and res["plan"]["reason"] == "index not ready"
+
+
+def test_ivfflat_collections_plan_with_probes_and_iterative_scans(settings):
+    settings.AGENCY_EMBEDDINGS_EXACT_THRESHOLD = 50
+    col = collection_create(name="ivf", dimension=DIM, index_type="ivfflat", lists=10)
+    vecs = clustered(600, DIM, seed=4)
+    items = [{"entity_type": "doc", "entity_id": str(i), "vector": v.tolist(), "metadata": {"even": i % 2 == 0}}
+             for i, v in enumerate(vecs)]
+    embeddings_import(collection=col, items=items)
+    col = collection_index_build(collection_id=col.pk)
+    q = vecs[1].astype(np.float64)
+    res = embedding_search(collection=col, params=SearchParams(vector=q, k=10, probes=10))
+    assert res["plan"]["strategy"] == "ivfflat" and res["plan"]["settings"]["ivfflat.probes"] == 10
+    assert res["results"][0]["entity_id"] == "1"
+    res = embedding_search(collection=col, params=SearchParams(vector=q, k=10, filter={"even": True}))
+    assert res["plan"]["strategy"] in ("ivfflat_iterative", "exact_filtered")  # exact only as a fallback
+    assert res["plan"]["strategy"] == "ivfflat_iterative" or "fallback" in res["plan"]
+    mask = np.arange(600) % 2 == 0
+    assert {int(h["entity_id"]) for h in res["results"]} == _truth(vecs, mask, q)
+
+
+def test_exact_limit_follows_the_cost_rule(settings):
+    from apps.embeddings.selectors.planner import exact_limit
+
+    settings.AGENCY_EMBEDDINGS_EXACT_THRESHOLD = 5000
+    assert 1800 < exact_limit(total=100_000, k=10, dimension=768) < 2000  # 1% filter exact, 10% iterative
+    assert 800 < exact_limit(total=20_000, k=10, dimension=768) < 900
+    assert exact_limit(total=10**9, k=10, dimension=8) == 5000  # capped
+    assert exact_limit(total=0, k=10, dimension=768) == 10

@@ -8,11 +8,12 @@ from django.db import connection
 
 from apps.common.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from apps.embeddings.models import Collection, Embedding, IndexStatus
-from apps.embeddings.selectors.planner import Plan, plan_search
+from apps.embeddings.selectors.planner import plan_search
 from apps.embeddings.selectors.search import (
     SearchParams,
     _literal,
     embedding_search,
+    search_explain,
     search_params_parse,
     search_sql,
 )
@@ -81,38 +82,32 @@ def test_index_rebuilt_under_new_name_when_params_change(django_capture_on_commi
     assert col.index_status == IndexStatus.READY
 
 
-def _explain(col: Collection, plan: Plan, vec: np.ndarray, where="TRUE", params=()) -> str:
-    sql, sql_params = search_sql(col, plan, _literal(vec.astype(np.float64)), 10, set(), where, list(params))
-    with connection.cursor() as cur:
-        cur.execute("EXPLAIN " + sql, sql_params)
-        return "\n".join(r[0] for r in cur.fetchall())
-
-
 def test_search_uses_the_collections_partial_index_per_explain():
+    """On a small, freshly loaded collection PostgreSQL alone would sort the rows (exact); the
+    planner's settings make the query the service runs use the collection's own index."""
     col = make(dim=8)
     other = make(name="other", dim=8, precision="halfvec")
     vecs = clustered(300, 8)
     embeddings_upsert(collection=col, items=items_from(vecs))
     embeddings_upsert(collection=other, items=items_from(vecs))
-    with connection.cursor() as cur:
-        cur.execute("ANALYZE embeddings_embedding")
-        # 300 rows: a sort is cheaper than any index; make sorting unattractive so EXPLAIN shows
-        # whether the index CAN serve the query (cast and predicate match).
-        cur.execute("SET LOCAL enable_sort = off")
-    plan = plan_search(col, k=10, exact=False, filtered=False, where="TRUE", where_params=[])
-    assert plan.strategy == "hnsw"
-    text = _explain(col, plan, vecs[0])
+    q = vecs[0].astype(np.float64)
+    text = search_explain(collection=col, params=SearchParams(vector=q, k=10))
     assert f"Index Scan using {col.index_name}" in text
-    text = _explain(other, plan_search(other, k=10, exact=False, filtered=False, where="TRUE", where_params=[]),
-                    vecs[0])
+    text = search_explain(collection=other, params=SearchParams(vector=q, k=10))
     assert f"Index Scan using {other.index_name}" in text and col.index_name not in text
     # The exact strategy must NOT be served by the HNSW index (that is the filtered-search trap).
-    exact = plan_search(col, k=10, exact=True, filtered=False, where="TRUE", where_params=[])
-    assert col.index_name not in _explain(col, exact, vecs[0])
-    result = embedding_search(collection=col, params=SearchParams(vector=vecs[0].astype(np.float64), k=10))
+    assert col.index_name not in search_explain(collection=col, params=SearchParams(vector=q, k=10, exact=True))
+    # A filter planned as iterative uses the index too.
+    text = search_explain(collection=col, params=SearchParams(vector=q, k=10, filter={"entity_type": "doc"}))
+    assert col.index_name not in text  # 300 matches <= threshold: exact over them
+    result = embedding_search(collection=col, params=SearchParams(vector=q, k=10))
     assert result["plan"]["strategy"] == "hnsw" and result["plan"]["index"] == col.index_name
     assert len(result["results"]) == 10
     assert result["results"][0]["entity_id"] == "0" and result["results"][0]["score"] == pytest.approx(1, abs=1e-5)
+    # The same SQL with the raw literal, as an operator would paste it into psql:
+    plan = plan_search(col, k=10, exact=False, filtered=False, where="TRUE", where_params=[])
+    sql, sql_params = search_sql(col, plan, _literal(q), 10, set(), "TRUE", [])
+    assert sql.count(col.index_cast) == 1 and col.predicate in sql
 
 
 def test_recall_at_10_against_numpy_exact():
@@ -228,3 +223,35 @@ def test_index_report_lists_size_and_usage():
     report = index_report(collection=col)
     assert [r["index"] for r in report] == [col.index_name]
     assert report[0]["size_bytes"] > 0 and report[0]["valid"] is True
+
+
+def test_direct_copy_path_backs_off_on_a_key_collision():
+    """The fresh-rows fast path must leave nothing behind when a key already exists (a racing writer)."""
+    from apps.embeddings.pg import vector_cursor
+    from apps.embeddings.services.ingest import _copy_direct, embeddings_validate
+
+    col = make(dim=4)
+    embeddings_upsert(collection=col, items=items_from(np.ones((1, 4), dtype=np.float32), start=1))
+    batch = embeddings_validate(collection=col, items=items_from(np.ones((3, 4), dtype=np.float32)))
+    with vector_cursor() as cur:
+        assert _copy_direct(cur, col, batch) is False
+    assert list(Embedding.objects.values_list("entity_id", flat=True)) == ["1"]
+    assert embeddings_upsert(collection=col, items=items_from(np.full((3, 4), 2, dtype=np.float32))).as_dict() == {
+        "inserted": 2, "updated": 1, "unchanged": 0}
+
+
+def test_numpy_rows_are_checked_in_bulk_and_still_named():
+    col = make(dim=4)
+    rows = np.ones((6, 4), dtype=np.float32)
+    rows[2, 1] = np.nan
+    rows[4] = 0
+    items = [{"entity_type": "doc", "entity_id": str(i), "vector": rows[i]} for i in range(6)]
+    with pytest.raises(ValidationFailed) as err:
+        embeddings_upsert(collection=col, items=items)
+    assert err.value.message == "items[2].vector[1]: NaN is not allowed"
+    assert "items[4].vector: a zero vector has no direction (cosine distance is undefined)" in (
+        err.value.details["errors"])
+    big = np.full(4, 1e300)
+    with pytest.raises(ValidationFailed, match=r"items\[0\].vector\[0\]: out of float32 range"):
+        embeddings_upsert(collection=col, items=[{"entity_type": "d", "entity_id": "x", "vector": big}])
+    assert not Embedding.objects.exists()
