@@ -77,7 +77,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "auditlog.middleware.AuditlogMiddleware",
+    "apps.audit.middleware.AuditlogWritesMiddleware",
     "apps.audit.middleware.AccessLogMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
@@ -181,6 +181,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "apps.common.errors.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"user": env("AGENCY_API_RATE", default="6000/minute")},
 }
+# API token -> user lookups are cached (0 disables); token deletes and user saves drop the entry.
+AGENCY_AUTH_TOKEN_CACHE_SECONDS = env.float("AGENCY_AUTH_TOKEN_CACHE_SECONDS", default=60.0)
 SPECTACULAR_SETTINGS = {
     "TITLE": "agency API",
     "DESCRIPTION": "The data layer of the agent platform: agents, tasks, vector memory, cache, operations.",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 
+from auditlog.middleware import AuditlogMiddleware
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -27,7 +29,7 @@ class AccessLogMiddleware:
         drf_user = getattr(getattr(response, "renderer_context", {}).get("request"), "user", None)
         user = drf_user if drf_user is not None else user
         authenticated = bool(user is not None and user.is_authenticated)
-        access_log_buffer({
+        entry = {
             "timestamp": timezone.now().isoformat(),
             "user_id": user.pk if authenticated else None,
             "username": user.get_username() if authenticated else "",
@@ -37,5 +39,32 @@ class AccessLogMiddleware:
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
             "remote_addr": request.META.get("REMOTE_ADDR") or None,
             "request_id": request.headers.get("X-Request-ID", "")[:64],
-        })
+        }
+        # Pushed when the server closes the response, i.e. after the body went to the client: the
+        # Redis round trip leaves the client-visible latency but still runs in this worker, before
+        # it takes the next request (same durability as pushing here). The WSGI/ASGI handlers and
+        # the test Client always call close(); close() swallows a closer's error, and
+        # access_log_buffer never raises for a Redis outage anyway.
+        response._resource_closers.append(lambda: access_log_buffer(entry))
         return response
+
+
+class AuditlogWritesMiddleware(AuditlogMiddleware):
+    """django-auditlog's middleware, skipped for requests that cannot write audited rows.
+
+    It only attributes LogEntry rows (actor, remote address, correlation id) to the request, and
+    entries are written only when an audited model is saved or deleted, which safe methods
+    (GET/HEAD/OPTIONS/TRACE) and the vector-search POSTs (read-only queries sent as POST because of
+    their body) never do. Yet it costs each request a lazy-user resolution, two context variables
+    and a pre_save receiver connected and disconnected (which also flushes Django's receiver
+    cache for pre_save). Every other POST/PUT/PATCH/DELETE keeps the full behaviour.
+    """
+
+    SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+    READ_ONLY_POSTS = re.compile(r"^/api/v1/collections/[^/]+/search(?:/batch)?/$")
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method in self.SAFE_METHODS or (
+                request.method == "POST" and self.READ_ONLY_POSTS.match(request.path)):
+            return self.get_response(request)
+        return super().__call__(request)

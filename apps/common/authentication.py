@@ -21,13 +21,12 @@ from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
-from apps.cache.services import cache_delete_many, cache_get_or_set
-
 KEY_PREFIX = "auth:token:"
 
 
 def token_cache_seconds() -> float:
-    return float(getattr(settings, "AGENCY_AUTH_TOKEN_CACHE_SECONDS", 60))
+    """How long a token lookup is cached; 0 (or less) turns the cache off (one query per request)."""
+    return float(settings.AGENCY_AUTH_TOKEN_CACHE_SECONDS)
 
 
 def token_cache_key(key: str) -> str:
@@ -46,7 +45,10 @@ class CachedTokenAuthentication(TokenAuthentication):
                 # Raised, not cached: a bad key costs a query each time, like DRF's class.
                 raise exceptions.AuthenticationFailed(_("Invalid token.")) from None
 
-        token = cache_get_or_set(token_cache_key(key), load, ttl=token_cache_seconds())
+        from apps.cache.services import cache_get_or_set  # lazy: apps.cache imports rest_framework.views
+
+        ttl = token_cache_seconds()
+        token = cache_get_or_set(token_cache_key(key), load, ttl=ttl) if ttl > 0 else load()
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
         return token.user, token
@@ -55,6 +57,8 @@ class CachedTokenAuthentication(TokenAuthentication):
 def token_cache_forget(keys: list[str]) -> None:
     """Drop the cached entries of these token keys (on commit when inside a transaction)."""
     if keys:
+        from apps.cache.services import cache_delete_many
+
         cache_delete_many([token_cache_key(k) for k in keys])
 
 

@@ -80,3 +80,69 @@ def test_flush_task_runs_on_the_real_worker(api_client, celery_worker):
     result = access_log_flush_task.delay()
     assert result.get(timeout=30) == 1
     assert AccessLog.objects.filter(path="/api/v1/me/").count() == 1
+
+
+def _through_auditlog_middleware(method: str, user, path: str = "/api/v1/agents/"):
+    """Run a request through AuditlogWritesMiddleware whose view saves an audited Agent."""
+    from django.test import RequestFactory
+
+    from apps.agents.tests.factories import AgentFactory
+    from apps.audit.middleware import AuditlogWritesMiddleware
+
+    request = getattr(RequestFactory(), method.lower())(path)
+    request.user = user
+    created = []
+
+    def view(req):
+        from django.http import HttpResponse
+
+        created.append(AgentFactory())
+        return HttpResponse("ok")
+
+    AuditlogWritesMiddleware(view)(request)
+    return LogEntry.objects.get_for_object(created[0]).get(action=LogEntry.Action.CREATE)
+
+
+def test_auditlog_middleware_attributes_writes_to_the_user(operator):
+    """Change history keeps its actor for writes (POST/PUT/PATCH/DELETE) after the fast path."""
+    for method in ("POST", "PATCH", "DELETE"):
+        assert _through_auditlog_middleware(method, operator).actor == operator
+
+
+def test_auditlog_middleware_skips_safe_methods(operator):
+    """Safe methods do not get auditlog's per-request context (they write no audited rows)."""
+    assert _through_auditlog_middleware("GET", operator).actor is None
+
+
+def test_auditlog_middleware_skips_only_the_search_posts(operator):
+    """Vector-search POSTs are reads; any other POST, even under a collection, is attributed."""
+    for path in ("/api/v1/collections/docs/search/", "/api/v1/collections/docs/search/batch/"):
+        assert _through_auditlog_middleware("POST", operator, path).actor is None
+    for path in ("/api/v1/collections/docs/embeddings/", "/api/v1/collections/search/",
+                 "/api/v1/collections/docs/search/extra/"):
+        assert _through_auditlog_middleware("POST", operator, path).actor == operator
+
+
+def test_access_log_line_is_pushed_when_the_response_is_closed(user):
+    """The Redis push runs in response.close() (after the body is sent), not before the response."""
+    from django.core.signals import request_finished
+    from django.db import close_old_connections
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from apps.audit.middleware import AccessLogMiddleware
+
+    request = RequestFactory().get("/api/v1/me/", HTTP_X_REQUEST_ID="req-1")
+    request.user = user
+    response = AccessLogMiddleware(lambda req: HttpResponse("ok", status=200))(request)
+    redis = get_redis_connection("default")
+    assert redis.llen(BUFFER_KEY) == 0
+    request_finished.disconnect(close_old_connections)  # as the test Client does: keep the test's DB connection
+    try:
+        response.close()
+    finally:
+        request_finished.connect(close_old_connections)
+    assert redis.llen(BUFFER_KEY) == 1
+    assert access_log_flush() == 1
+    line = AccessLog.objects.get()
+    assert (line.path, line.status_code, line.user_id, line.request_id) == ("/api/v1/me/", 200, user.pk, "req-1")

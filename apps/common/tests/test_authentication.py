@@ -96,3 +96,13 @@ def test_redis_down_still_authenticates_through_the_db(token, settings):
         assert any("authtoken_token" in q["sql"] for q in ctx.captured_queries)
     with CaptureQueriesContext(connection):
         assert _client(Token(key="1" * 40)).get("/api/v1/me/").status_code == 401
+
+
+def test_zero_seconds_turns_the_cache_off(token, settings):
+    settings.AGENCY_AUTH_TOKEN_CACHE_SECONDS = 0
+    client = _client(token)
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get("/api/v1/me/").status_code == 200
+        assert any("authtoken_token" in q["sql"] for q in ctx.captured_queries)
+    assert cache_get(token_cache_key(token.key)) is None

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 
-from apps.cache.services import instances_invalidate
+from apps.cache.services import cache_delete, cache_get, cache_set, instances_invalidate
 from apps.common.errors import Conflict, NotFound
 from apps.embeddings.models import Collection, Embedding, IndexStatus, IndexType
 from apps.embeddings.services.indexes import collection_index_build, collection_indexes_drop
@@ -23,17 +22,16 @@ def collection_name_key(tenant: str, name: str) -> str:
 
 def collection_name_invalidate(collection: Collection) -> None:
     """Drop the by-name cache entry once the surrounding transaction commits (signals call this too)."""
-    key = collection_name_key(collection.tenant, collection.name)
-    transaction.on_commit(lambda: cache.delete(key))
+    cache_delete(collection_name_key(collection.tenant, collection.name))  # on commit, every process's L1 too
 
 
 def collection_get(*, name: str, tenant: str = "default") -> Collection:
-    """A collection by name, through the Redis cache (every API call starts here).
+    """A collection by name, through the two-level cache (every API call starts here: L1 saves a Redis trip).
 
     Every write of a collection (save, delete, the index status updates) drops the entry on commit.
     """
     key = collection_name_key(tenant, name)
-    found = cache.get(key)
+    found = cache_get(key)
     if isinstance(found, Collection):
         return found
     try:
@@ -41,7 +39,7 @@ def collection_get(*, name: str, tenant: str = "default") -> Collection:
     except Collection.DoesNotExist:
         raise NotFound(f"collection '{name}' not found", code="collection_not_found") from None
     if not connection.in_atomic_block:  # never cache what an open transaction may still roll back
-        cache.set(key, collection, 300)
+        cache_set(key, collection, ttl=300)
     return collection
 
 
