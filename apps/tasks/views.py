@@ -85,29 +85,27 @@ class TaskViewSet(viewsets.GenericViewSet):
         )
         return Response({"tasks": TaskSerializer(tasks, many=True).data})
 
+    def _lease_holder_call(self, request: Request, pk: str, serializer_class: type, service) -> Response:
+        """Validate the worker's body, call the lease-holder service, answer with the task."""
+        serializer = serializer_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        task = service(task_id=parse_uuid(pk), **serializer.validated_data)
+        return Response(TaskSerializer(task).data)
+
     @_worker_action(TaskHeartbeatSerializer, "Extend the lease (lease holder only)")
     @action(detail=True, methods=["post"])
     def heartbeat(self, request: Request, pk: str) -> Response:
-        serializer = TaskHeartbeatSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        task = services.task_heartbeat(task_id=parse_uuid(pk), **serializer.validated_data)
-        return Response(TaskSerializer(task).data)
+        return self._lease_holder_call(request, pk, TaskHeartbeatSerializer, services.task_heartbeat)
 
     @_worker_action(TaskCompleteSerializer, "Store the result and complete (lease holder only)")
     @action(detail=True, methods=["post"])
     def complete(self, request: Request, pk: str) -> Response:
-        serializer = TaskCompleteSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        task = services.task_complete(task_id=parse_uuid(pk), **serializer.validated_data)
-        return Response(TaskSerializer(task).data)
+        return self._lease_holder_call(request, pk, TaskCompleteSerializer, services.task_complete)
 
     @_worker_action(TaskFailSerializer, "Record a failure: re-queue with backoff or mark failed (lease holder only)")
     @action(detail=True, methods=["post"])
     def fail(self, request: Request, pk: str) -> Response:
-        serializer = TaskFailSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        task = services.task_fail(task_id=parse_uuid(pk), **serializer.validated_data)
-        return Response(TaskSerializer(task).data)
+        return self._lease_holder_call(request, pk, TaskFailSerializer, services.task_fail)
 
     @_worker_action(None, "Cancel a pending or running task")
     @action(detail=True, methods=["post"])
