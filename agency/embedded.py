@@ -321,7 +321,9 @@ def ensure_redis(data_dir: Path, *, timeout: float = 20) -> ServerInfo:
         if r.returncode != 0:
             raise EmbeddedError(f"redis-server failed: {r.stderr.strip() or r.stdout.strip()}")
         deadline = time.monotonic() + timeout
-        while not _port_open(port):
+        # Ready means listening AND pidfile written (the daemon writes it a moment after binding);
+        # a concurrent starter waiting on the lock must find both, or it would start a second server.
+        while not (_port_open(port) and (folder / "redis.pid").exists()):
             if time.monotonic() > deadline:
                 raise EmbeddedError(f"redis-server did not answer on {port} (log {folder / 'redis.log'})")
             time.sleep(0.02)
@@ -349,6 +351,32 @@ def stop_started() -> None:
         kind, data_dir = _started.pop()
         with contextlib.suppress(Exception):
             (stop_postgres if kind == "postgres" else stop_redis)(data_dir)
+
+
+OWNER_FILE = "owner.pid"
+
+
+def reap_orphans(prefix: str = "agency-test-") -> list[Path]:
+    """Stop the servers of throw-away data dirs whose owning process died, and delete the dirs.
+
+    A test session killed with SIGKILL cannot stop what it started; the next session calls this,
+    so orphans never pile up. Only dirs that carry an owner file with a dead pid are touched.
+    """
+    reaped = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+        try:
+            pid = int((folder / OWNER_FILE).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if _pid_alive(pid):
+            continue
+        with contextlib.suppress(Exception):
+            stop_postgres(folder)
+        with contextlib.suppress(Exception):
+            stop_redis(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+        reaped.append(folder)
+    return reaped
 
 
 def status(data_dir: Path) -> dict[str, dict[str, object]]:

@@ -7,9 +7,14 @@ session) those are used instead. The conftest stops what this process started.
 import os
 import tempfile
 
+from agency import embedded  # noqa: E402
+
 if not os.environ.get("AGENCY_DATA_DIR"):
+    embedded.reap_orphans("agency-test-")  # servers left by a killed earlier session
     _tmp = tempfile.mkdtemp(prefix="agency-test-")
     os.chmod(_tmp, 0o755)  # our own fresh dir: the unprivileged PostgreSQL user must reach into it
+    with open(os.path.join(_tmp, embedded.OWNER_FILE), "w") as fh:
+        fh.write(str(os.getpid()))
     os.environ["AGENCY_DATA_DIR"] = _tmp
     os.environ["AGENCY_TEST_DATA_DIR_OWNED"] = _tmp
 
