@@ -40,10 +40,14 @@ class CachedTokenAuthentication(TokenAuthentication):
     def authenticate_credentials(self, key: str) -> tuple[Any, Token]:
         def load() -> Token:
             try:
-                return self.get_model().objects.select_related("user").get(key=key)
+                token = self.get_model().objects.select_related("user").get(key=key)
             except self.get_model().DoesNotExist:
                 # Raised, not cached: a bad key costs a query each time, like DRF's class.
                 raise exceptions.AuthenticationFailed(_("Invalid token.")) from None
+            # Keep the password hash out of Redis. None, not "": a stray save() of this copy then
+            # fails on the NOT NULL column instead of silently blanking the user's password.
+            token.user.password = None
+            return token
 
         from apps.cache.services import cache_get_or_set  # lazy: apps.cache imports rest_framework.views
 

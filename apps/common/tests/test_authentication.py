@@ -106,3 +106,15 @@ def test_zero_seconds_turns_the_cache_off(token, settings):
             assert client.get("/api/v1/me/").status_code == 200
         assert any("authtoken_token" in q["sql"] for q in ctx.captured_queries)
     assert cache_get(token_cache_key(token.key)) is None
+
+
+def test_cached_entry_holds_no_password_hash_and_a_stray_save_cannot_blank_it(token, user):
+    from django.db import IntegrityError, transaction
+
+    assert _client(token).get("/api/v1/me/").status_code == 200
+    cached = cache_get(token_cache_key(token.key))
+    assert cached.user.pk == user.pk and cached.user.password is None
+    with pytest.raises(IntegrityError), transaction.atomic():
+        cached.user.save()
+    user.refresh_from_db()
+    assert user.check_password("pw-service-123")
