@@ -7,9 +7,8 @@ plain HNSW, recall 0.02), and plain HNSW with a selective filter returns too few
   index with a re-rank of max(10k, 100) candidates;
 * a filter: count the matching rows ourselves with a bounded count (`LIMIT threshold + 1`, served
   by the GIN / B-tree indexes). At most `AGENCY_EMBEDDINGS_EXACT_THRESHOLD` rows: exact search over
-  exactly those rows (recall 1). More: the index with an iterative scan (`strict_order` when the
-  filter is known to match >= 5% of the rows, else `relaxed_order`; `max_scan_tuples` raised), and
-  if that still returns fewer than k rows, an exact fallback;
+  exactly those rows (recall 1). More: the index with an iterative scan (`relaxed_order`,
+  `max_scan_tuples` raised), and if that still returns fewer than k rows, an exact fallback;
 * `exact: true`, index `none` or an index not built yet: exact.
 """
 
@@ -89,21 +88,15 @@ def filtered_count(collection: Collection, where: str, where_params: list, limit
     return count
 
 
-# Strict-order iterative HNSW is the fastest strategy for broad filters (measured at 100K x 768,
-# 10% filter: strict 1.56 ms at recall 0.988 vs relaxed 2.6 ms) but loses recall on narrow ones
-# (1%: 0.888). It is used only when the filter is known to match at least this share of the rows.
-STRICT_ORDER_MIN_SHARE = 0.05
-
-
 def _index_settings(collection: Collection, *, k: int, ef_search: int | None, probes: int | None,
-                    iterative: bool, strict: bool = False) -> dict[str, Any]:
+                    iterative: bool) -> dict[str, Any]:
     if collection.index_type == IndexType.HNSW:
         ef = min(1000, max(ef_search or settings.AGENCY_EMBEDDINGS_EF_SEARCH, k))
         # enable_sort off: PostgreSQL may misjudge a collection's size (fresh rows, no ANALYZE yet)
         # and prefer "scan the collection and sort", i.e. an exact scan. The planner has decided.
         out: dict[str, Any] = {"hnsw.ef_search": ef, "enable_sort": "off"}
         if iterative:
-            out["hnsw.iterative_scan"] = "strict_order" if strict else "relaxed_order"
+            out["hnsw.iterative_scan"] = "relaxed_order"
             out["hnsw.max_scan_tuples"] = settings.AGENCY_EMBEDDINGS_MAX_SCAN_TUPLES
         return out
     out = {"ivfflat.probes": min(int(collection.lists), probes or settings.AGENCY_EMBEDDINGS_IVFFLAT_PROBES),
@@ -136,21 +129,19 @@ def plan_search(collection: Collection, *, k: int, exact: bool, filtered: bool, 
     if collection.index_type == IndexType.NONE:
         return Plan("exact_filtered", "filter with no main index")
     count = filtered_count(collection, where, where_params, threshold + 1)
-    total = filtered_count(collection, "TRUE", [], 10**12)  # memoised like every count
     limit = threshold
     if count <= threshold:
+        total = filtered_count(collection, "TRUE", [], 10**12)
         limit = exact_limit(total=total, k=k, dimension=collection.dimension)
         if count <= limit:
             return Plan("exact_filtered", f"filter matches {count} of {total} rows (<= {limit}): exact over them",
                         estimated_rows=count, estimate_exact=True, threshold=limit)
-    strict = collection.index_type == IndexType.HNSW and count >= STRICT_ORDER_MIN_SHARE * max(1, total)
     return Plan(f"{collection.index_type}_iterative",
-                f"filter matches {count if count <= threshold else f'more than {threshold}'} of {total} rows "
-                f"(> {limit}): iterative index scan, {'strict' if strict else 'relaxed'} order",
+                f"filter matches {count if count <= threshold else f'more than {threshold}'} rows "
+                f"(> {limit}): iterative index scan",
                 estimated_rows=count, estimate_exact=count <= threshold, threshold=limit,
                 index=collection.index_name,
-                settings=_index_settings(collection, k=k, ef_search=ef_search, probes=probes, iterative=True,
-                                         strict=strict))
+                settings=_index_settings(collection, k=k, ef_search=ef_search, probes=probes, iterative=True))
 
 
 def exact_limit(*, total: int, k: int, dimension: int) -> int:
