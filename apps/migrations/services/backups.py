@@ -19,10 +19,10 @@ from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
+from apps.cache.services import cache_invalidate_pattern
 from apps.common.errors import Conflict, NotFound, ValidationFailed
 from apps.migrations.models import Backup, RunStatus
 from apps.migrations.services import postgres
@@ -247,8 +247,8 @@ def backup_restore(
         except LockNotAcquired:
             raise Conflict("a backup is running; restore after it finishes", code="backup_running") from None
         _catalogue_restore(catalogue)
-        if hasattr(cache, "delete_pattern"):
-            cache.delete_pattern("*")  # cached rows describe the old database
+        # Cached rows describe the old database: drop them in Redis and in every process's L1.
+        cache_invalidate_pattern("*", allow_all=True, on_commit=False)
     else:
         postgres.database_create(target)
         try:

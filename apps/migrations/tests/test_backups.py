@@ -51,8 +51,14 @@ def test_backup_delete_rows_restore_gives_identical_counts_and_vector_checksums(
     get_user_model().objects.all().delete()
     assert counts_and_vectors()[0][VECTOR_TABLE] == 200
 
+    from apps.cache.services import cache_get, cache_set
+
+    cache_set("restore:probe", "describes the old database")
+    assert cache_get("restore:probe") == "describes the old database"  # in L1 and Redis
+
     call_command("restore", str(backup.pk), "--force")
 
+    assert cache_get("restore:probe") is None  # dropped from Redis and from this process's L1
     assert _vector_oid() == vector_oid  # the extension was kept: other processes' connections stay valid
     after_counts, after_vectors = counts_and_vectors()
     assert after_vectors == before_vectors
