@@ -4,10 +4,9 @@ For 1 and 4 concurrent claimers the queue is filled and drained by claim(limit=B
 each. Each claimer is its own process with its own connection, as real workers are (threads in
 one process would mostly measure the GIL). The baseline is a bare psycopg loop running exactly
 the statements the service runs (`claim_sql()`, `owned_update_sql(COMPLETE_SET)`), autocommit,
-no models, no cache invalidation: the ratio is what the service layer costs. The paths take
+prepared after psycopg's default 5 executions, no models: the ratio is what the service layer
+costs (validation, Task instances, Django's connection handling, metrics). The paths take
 turns on chunks of 2,000 tasks so that this shared machine's noise falls on all of them alike.
-A third row switches the row-cache invalidation off, to show how much of the cost is the cache
-app's (attribution only; the service always invalidates).
 Duplicates = claims of a task already claimed in that run (must be 0); lost = tasks not completed.
 
     python bench/tasks.py            # 20,000 tasks per path
@@ -28,8 +27,7 @@ BATCH = 10
 CHUNK = 2000  # tasks per turn; the paths alternate turn by turn
 PATHS = {
     "raw": "raw psycopg (same SQL)",
-    "service": "service",
-    "service-nocache": "service, row-cache invalidation off (attribution)",
+    "service": "service (apps.tasks.services)",
 }
 
 
@@ -61,13 +59,11 @@ def _verify(n: int, claimed: list[list]) -> tuple[int, int]:
     return duplicates + reclaimed, n - completed
 
 
-def _service_body(i: int, barrier, path: str) -> list[str]:
+def _service_body(i: int, barrier) -> list[str]:
     from django.db import connections
 
     from apps.tasks import services
 
-    if path == "service-nocache":
-        services.instances_invalidate = lambda model, pks: None
     worker, mine = f"svc-{i}", []
     try:
         services.task_claim(worker_id=worker, types=["none"], limit=1)  # connect before the clock starts
@@ -104,7 +100,7 @@ def _raw_body(i: int, barrier, dsn: str) -> list[str]:
 
 def _child(i: int, barrier, results, path: str, dsn: str) -> None:
     try:
-        mine = _raw_body(i, barrier, dsn) if path == "raw" else _service_body(i, barrier, path)
+        mine = _raw_body(i, barrier, dsn) if path == "raw" else _service_body(i, barrier)
         results.put((i, mine, None))
     except BaseException:
         barrier.abort()

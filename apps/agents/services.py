@@ -158,4 +158,6 @@ def agent_delete(*, agent_id: Any) -> None:
             f"agent {agent_id} still has {active} pending or running task(s); cancel them or set status=inactive",
             details={"active_tasks": active},
         )
+    # SET NULL is one bulk UPDATE that sends no signals: drop the agent's cached (settled) tasks too.
+    instances_invalidate(Task, list(Task.objects.filter(agent_id=agent_id).values_list("pk", flat=True)))
     agent.delete()

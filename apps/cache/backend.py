@@ -60,6 +60,18 @@ if ARGV[6] ~= '' then redis.call('publish', ARGV[6], ARGV[7]) end
 return 1
 """
 
+# Invalidation of plain keys (the row cache's every write) in one command instead of a pipeline:
+# KEYS = the value keys, then as many fill-lock keys; ARGV = channel, message. Returns how many
+# value keys existed.
+_INVALIDATE_LUA = """
+local n = #KEYS / 2
+local deleted = 0
+for i = 1, n, 1000 do deleted = deleted + redis.call('unlink', unpack(KEYS, i, math.min(i + 999, n))) end
+for i = n + 1, #KEYS, 1000 do redis.call('unlink', unpack(KEYS, i, math.min(i + 999, #KEYS))) end
+redis.call('publish', ARGV[1], ARGV[2])
+return deleted
+"""
+
 # Values kept as objects in L1 (immutable, so a caller cannot mutate the cached copy).
 _IMMUTABLE = (str, bytes, int, float, bool, type(None))
 
@@ -83,6 +95,7 @@ class TwoLevelCache(CoherenceMixin):
         self._down_until = 0.0
         self._client_cache: redis.Redis | None = None
         self._set_script = None
+        self._invalidate_script = None
         self.l2_hits = self.l2_misses = self.loads = self.l2_errors = 0
         self._stats_flushed: dict[str, int] = {}
         self._access: dict[str, int] = {}
@@ -208,7 +221,9 @@ class TwoLevelCache(CoherenceMixin):
             self.local.set(key, self._l1_form(value, raw), ttl=None, generation=generation)
         return value
 
-    def get_or_set(self, key: str, loader: Callable[[], Any], ttl: float | None, tags: Iterable[str] = ()) -> Any:
+    def get_or_set(self, key: str, loader: Callable[[], Any], ttl: float | None, tags: Iterable[str] = (),
+                   store_if: Callable[[Any], bool] | None = None) -> Any:
+        """The cached value, or `loader()` stored (unless `store_if(value)` says it must not be cached)."""
         value = self._get(key)
         if value is not MISSING:
             return value
@@ -235,6 +250,8 @@ class TwoLevelCache(CoherenceMixin):
                 generation = self.local.generation
                 value = loader()
                 self.loads += 1
+                if store_if is not None and not store_if(value):
+                    return value
                 if lock is not None:
                     self.set(key, value, ttl=ttl, tags=tags, publish=False, generation=generation,
                              lease=lock.local.token)
@@ -296,6 +313,12 @@ class TwoLevelCache(CoherenceMixin):
     def _invalidate_l2(self, message: dict[str, Any]) -> int | None:
         def run(r: redis.Redis) -> int:
             keys = list(message["keys"])
+            if not message["tags"] and not message["pattern"] and not message["all"]:
+                if self._invalidate_script is None:
+                    self._invalidate_script = r.register_script(_INVALIDATE_LUA)
+                full = [self.make_key(k) for k in keys] + [self.make_key(f"fill:{k}") for k in keys]
+                args = [self.channel, self._message(**message)]
+                return int(self._invalidate_script(keys=full, args=args, client=r))
             for tag in message["tags"]:
                 keys += [m.decode() for m in r.smembers(self.make_key(f"tag:{tag}"))]
             full = ([self.make_key(k) for k in keys] + [self.make_key(f"fill:{k}") for k in keys]

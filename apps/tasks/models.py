@@ -27,6 +27,9 @@ class TaskStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+SETTLED = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED})
+
+
 def _jsonb_typeof(field: str) -> models.Func:
     return models.Func(models.F(field), function="jsonb_typeof", output_field=models.CharField())
 
@@ -71,6 +74,18 @@ class Task(BaseModel):
                 fields=["lease_expires_at"], name="tasks_running_lease_idx", condition=models.Q(status="running")
             ),
         ]
+
+    @property
+    def cacheable(self) -> bool:
+        """Only settled tasks (completed, failed, cancelled) are kept in the row cache.
+
+        A pending or running task changes within seconds (claim, heartbeat, complete, reap),
+        and a reader polling it wants the current lease, not a cached one. A settled task
+        changes only through an operator action (retry) that saves it and so invalidates it.
+        This is what lets the queue's hot statements skip cache invalidation altogether: they
+        only ever touch pending or running rows, which no cache holds (apps.tasks.services).
+        """
+        return self.status in SETTLED
 
     def __str__(self) -> str:
         return f"{self.type} [{self.status}] {self.id}"

@@ -4,9 +4,13 @@ The hot path (claim, heartbeat, complete, fail, reap) is one SQL statement each,
 WHERE clause (`status = 'running' AND lease_owner = %s`), so correctness never depends on a read
 followed by a write: two workers cannot both complete a task, a worker whose lease was reaped
 cannot complete it any more, and claims never hand one row to two workers (`FOR UPDATE SKIP
-LOCKED`). These statements bypass save() signals, so they drop the row cache themselves
-(`instances_invalidate`). Operator actions (cancel, retry, requeue) are rare: they lock the row,
-check the state machine and save(), which also leaves an auditlog entry.
+LOCKED`). They are prepared once per connection (apps.common.db.fetch_prepared).
+
+These statements bypass save() signals and need no cache invalidation: they only ever match
+pending or running rows, and the row cache holds settled tasks only (`Task.cacheable`), so
+there is never a cached copy of a row they change. Operator actions (cancel, retry, requeue)
+are rare: they lock the row, check the state machine and save(), which invalidates the cached
+row on commit and leaves an auditlog entry.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from apps.cache.services import instances_invalidate
+from apps.common.db import fetch_prepared
 from apps.common.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from apps.tasks.models import Task, TaskStatus
 
@@ -109,15 +113,14 @@ _JSON_POSITIONS = [i for i, f in enumerate(_FIELDS) if isinstance(f, models.JSON
 def _raw(sql: str, params: Sequence[Any] | dict[str, Any]) -> list[Task]:
     """Run a statement that RETURNs full task rows (`_COLUMNS` order) and build Task instances.
 
-    Not `Task.objects.raw()`: that re-derives the column mapping and converters on every call,
-    which measured as the largest share of the service's own overhead on the claim/complete path.
-    Django loads jsonb as text, so the JSON columns are decoded here (as JSONField.from_db_value does).
+    Prepared and binary (`fetch_prepared`): these statements run for every task, and Django's
+    default (client-side binding, no prepared statements, text results) measured as the largest
+    share of the service's own cost. Not `Task.objects.raw()`, which re-derives the column
+    mapping and converters on every call. jsonb comes back decoded in binary; text is decoded
+    here too, as JSONField.from_db_value would.
     """
-    with connection.cursor() as cur:
-        cur.execute(sql, params)
-        rows = cur.fetchall()
     tasks = []
-    for row in rows:
+    for row in fetch_prepared(sql, params):
         values = list(row)
         for i in _JSON_POSITIONS:
             if isinstance(values[i], str):
@@ -167,9 +170,8 @@ def task_claim(
         "lease": float(lease_seconds or settings.AGENCY_TASK_LEASE_SECONDS),
     }
     # One statement is atomic by itself: no BEGIN/COMMIT round trips around it (autocommit); inside
-    # a caller's transaction it simply joins it, and the invalidation then waits for that commit.
+    # a caller's transaction it simply joins it. Pending rows are never cached: nothing to invalidate.
     tasks = _raw(claim_sql(bool(types), agent_id is not None), params)
-    instances_invalidate(Task, [t.pk for t in tasks])
     tasks.sort(key=lambda t: (-t.priority, t.created_at))
     return tasks
 
@@ -189,9 +191,9 @@ COMPLETE_SET = ("status = 'completed', result = %(result)s::jsonb, finished_at =
 def _owned_update(task_id: Any, worker_id: str, requested: str, set_sql: str, params: dict[str, Any]) -> Task:
     """UPDATE a running task only if `worker_id` holds its lease; explain a miss as 404 or 409."""
     _check_worker(worker_id)
-    rows = _raw(owned_update_sql(set_sql), {**params, "id": task_id, "worker": worker_id})  # atomic by itself
+    # Atomic by itself; it matches a running row only, which is never cached (Task.cacheable).
+    rows = _raw(owned_update_sql(set_sql), {**params, "id": task_id, "worker": worker_id})
     if rows:
-        instances_invalidate(Task, [task_id])
         return rows[0]
     current = Task.objects.filter(pk=task_id).values("status", "lease_owner").first()
     if current is None:
@@ -328,14 +330,14 @@ def task_reap_expired_leases(*, batch_size: int = 1000) -> dict[str, int]:
 
     Idempotent: a second run finds no expired running task and changes nothing. A task whose
     worker crashed on every attempt ends failed instead of looping forever. SKIP LOCKED: a row
-    being completed right now is left to its worker.
+    being completed right now is left to its worker. Running rows are never cached, so there is
+    nothing to invalidate.
     """
     requeued = failed = 0
     while True:
-        with transaction.atomic(), connection.cursor() as cur:
+        with connection.cursor() as cur:
             cur.execute(_REAP_SQL, [batch_size])
             rows = cur.fetchall()
-            instances_invalidate(Task, [r[0] for r in rows])
         requeued += sum(1 for r in rows if r[1] == S.PENDING)
         failed += sum(1 for r in rows if r[1] == S.FAILED)
         if len(rows) < batch_size:

@@ -191,16 +191,22 @@ def instance_get(model: type[M], pk: Any) -> M:
     """A row by primary key through L1/L2; a miss loads it from the database once (single flight).
 
     Inside a transaction that has invalidated this row (saved it), the database is read directly,
-    so a transaction always sees its own writes.
+    so a transaction always sees its own writes. A model may define a `cacheable` property: a row
+    for which it is false is read from the database every time and never stored (Task does: only
+    settled tasks are cached).
     """
     key = instance_key(model, pk)
     if _is_dirty(key):
         return model._default_manager.get(pk=pk)
     c = get_cache()
     obj = c.get_or_set(key, lambda: model._default_manager.get(pk=pk), ttl=settings.AGENCY_CACHE_INSTANCE_TTL,
-                       tags=[model_tag(model)])
+                       tags=[model_tag(model)], store_if=_cacheable)
     c.record_access(key)
     return obj
+
+
+def _cacheable(obj: models.Model) -> bool:
+    return getattr(obj, "cacheable", True)
 
 
 def instances_invalidate(model: type[models.Model], pks: Iterable[Any]) -> None:

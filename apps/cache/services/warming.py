@@ -74,6 +74,9 @@ def cache_warm(*, limit: int | None = None) -> dict[str, int]:
     for model, wanted in todo.items():
         for obj in model._default_manager.filter(pk__in=list(wanted)):
             key, ttl = wanted.pop(str(obj.pk))
+            if not getattr(obj, "cacheable", True):  # e.g. a task still in flight (see Task.cacheable)
+                result["skipped"] += 1
+                continue
             c.set(key, obj, ttl=ttl, tags=[model_tag(model)], publish=False)
             result["loaded"] += 1
         result["missing"] += len(wanted)

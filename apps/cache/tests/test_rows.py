@@ -9,7 +9,7 @@ from django_redis import get_redis_connection
 from apps.agents.models import Agent
 from apps.agents.tests.factories import AgentFactory
 from apps.cache import services
-from apps.cache.backend import ACCESS_KEY
+from apps.cache.backend import ACCESS_KEY, MISSING
 from apps.cache.tests.conftest import subscribed
 
 # Committed rows: inside the test's own (never committed) transaction a freshly written row is
@@ -103,3 +103,62 @@ def test_access_counts_keep_only_the_most_read_keys(settings):
     c.flush_counters()
     ranked = get_redis_connection("default").zrevrange(c.make_key(ACCESS_KEY), 0, -1)
     assert [m.decode() for m in ranked] == ["model:a:1", "model:a:3"]
+
+
+
+def test_tasks_in_flight_are_read_through_and_settled_ones_cached(django_assert_num_queries):
+    """Task.cacheable: the queue's statements never invalidate, because no cache holds a pending or running task."""
+    from apps.tasks import services as tasks
+    from apps.tasks.models import Task
+    from apps.tasks.tests.factories import TaskFactory
+
+    task = TaskFactory()
+    r = get_redis_connection("default")
+    key = services.get_cache().make_key(services.instance_key(Task, task.pk))
+    with django_assert_num_queries(2):  # pending: from the database on every read, never stored
+        assert services.instance_get(Task, task.pk).status == "pending"
+        assert services.instance_get(Task, task.pk).status == "pending"
+    assert not r.exists(key)
+    [claimed] = tasks.task_claim(worker_id="w1", limit=1)
+    assert claimed.pk == task.pk
+    assert services.instance_get(Task, task.pk).status == "running" and not r.exists(key)
+    tasks.task_complete(task_id=task.pk, worker_id="w1", result={"ok": 1})
+    with django_assert_num_queries(1):  # settled: loaded once, then served from the cache
+        first = services.instance_get(Task, task.pk)
+        again = services.instance_get(Task, task.pk)
+    assert (first.status, again.result) == ("completed", {"ok": 1}) and r.exists(key)
+
+
+def test_a_settled_task_leaves_the_cache_when_an_operator_changes_it():
+    from apps.agents import services as agents
+    from apps.tasks import services as tasks
+    from apps.tasks.models import Task
+    from apps.tasks.tests.factories import TaskFactory
+
+    agent = AgentFactory()
+    task = TaskFactory(agent=agent)
+    tasks.task_cancel(task_id=task.pk)
+    assert services.instance_get(Task, task.pk).status == "cancelled"
+    tasks.task_retry(task_id=task.pk)  # save() → invalidated on commit
+    assert services.instance_get(Task, task.pk).status == "pending"
+
+    tasks.task_cancel(task_id=task.pk)
+    assert services.instance_get(Task, task.pk).agent_id == agent.pk
+    agents.agent_delete(agent_id=agent.pk)  # SET NULL sends no signal; the service drops the rows itself
+    assert services.instance_get(Task, task.pk).agent_id is None
+
+
+def test_warming_skips_tasks_in_flight():
+    from apps.cache.services import cache_warm
+    from apps.tasks.models import Task
+    from apps.tasks.tests.factories import TaskFactory
+
+    running, done = TaskFactory(status="running"), TaskFactory(status="completed")
+    c = services.get_cache()
+    for task in (running, done):
+        c.record_access(services.instance_key(Task, task.pk))
+    result = cache_warm()  # flushes the access counts first
+    r = get_redis_connection("default")
+    assert r.exists(c.make_key(services.instance_key(Task, done.pk)))
+    assert not r.exists(c.make_key(services.instance_key(Task, running.pk)))
+    assert result["loaded"] >= 1 and result["skipped"] >= 1

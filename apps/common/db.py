@@ -1,0 +1,70 @@
+"""A prepared, binary cursor on Django's own connection, for the few statements that run thousands of times.
+
+Django's psycopg backend binds parameters on the client and disables prepared statements (for
+the sake of transaction-pooling PgBouncer), so every call ships the SQL text and PostgreSQL
+parses and plans it again; and it reads results as text, decoding timestamps in Python. For the
+task queue's claim/complete statements that was most of the service's cost over a bare psycopg
+loop (measured in bench/tasks.py). `hot_cursor()` runs such statements server-side bound and
+prepared once per connection, with binary results, on the same connection and transaction as
+the ORM, with Django's error wrapping and django-prometheus's query counters.
+
+Set AGENCY_DB_PREPARED_STATEMENTS=false behind a pooler that cannot keep prepared statements
+(PgBouncer in transaction mode before 1.21): the statements are then still server-bound and
+binary, only not prepared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from django.conf import settings
+from django.db import connections
+from django_prometheus.db.common import ExportingCursorWrapper
+from psycopg.pq import Format
+
+_cursor_classes: dict[str, type[psycopg.Cursor]] = {}
+
+
+def _cursor_class(alias: str, vendor: str) -> type[psycopg.Cursor]:
+    found = _cursor_classes.get(alias)
+    if found is None:
+        found = _cursor_classes[alias] = ExportingCursorWrapper(psycopg.Cursor, alias, vendor)
+    return found
+
+
+@contextmanager
+def hot_cursor(using: str = "default") -> Iterator[psycopg.Cursor]:
+    """A psycopg cursor (server-side binding, binary rows) on Django's connection `using`.
+
+    It joins whatever transaction Django has open on that connection; errors surface as
+    django.db exceptions, as they do from `connection.cursor()`.
+    """
+    wrapper = connections[using]
+    wrapper.ensure_connection()
+    wrapper.validate_no_broken_transaction()
+    conn = wrapper.connection
+    if conn.prepare_threshold is None and settings.AGENCY_DB_PREPARED_STATEMENTS:
+        # Django connects with prepared statements off; psycopg then ignores even an explicit
+        # prepare=True. The ORM's client-side-bound cursors never prepare, so this only
+        # affects the server-bound cursors made here.
+        conn.prepare_threshold = 5
+    with wrapper.wrap_database_errors:
+        cur = _cursor_class(using, wrapper.vendor)(conn)
+        cur.format = Format.BINARY
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+
+def fetch_prepared(sql: str, params: Sequence[Any] | Mapping[str, Any], using: str = "default") -> list[tuple]:
+    """Execute one hot statement that returns rows (a SELECT, or a write with RETURNING) and fetch them.
+
+    No check of `cursor.description`: building it costs more than the rest of the Python side.
+    """
+    with hot_cursor(using) as cur:
+        cur.execute(sql, params, prepare=bool(settings.AGENCY_DB_PREPARED_STATEMENTS))
+        return cur.fetchall()
