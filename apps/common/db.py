@@ -26,6 +26,23 @@ from django_prometheus.db.common import ExportingCursorWrapper
 from psycopg.pq import Format
 
 _cursor_classes: dict[str, type[psycopg.Cursor]] = {}
+# psycopg prepares a statement implicitly once it has run this many times; out of reach, so only
+# statements executed with prepare=True are prepared (a generic plan is not right for every query).
+_ONLY_EXPLICIT = 2**31 - 1
+
+
+def prepared_statements(conn: psycopg.Connection) -> bool:
+    """Whether to pass prepare=True on this psycopg connection (and make psycopg honour it).
+
+    Django connects with prepare_threshold=None, with which psycopg ignores even an explicit
+    prepare=True. The ORM's client-side-bound cursors never prepare, so this only affects the
+    server-bound cursors of this project (the task queue's statements, unfiltered vector search).
+    """
+    if not settings.AGENCY_DB_PREPARED_STATEMENTS:
+        return False
+    if conn.prepare_threshold is None:
+        conn.prepare_threshold = _ONLY_EXPLICIT
+    return True
 
 
 def _cursor_class(alias: str, vendor: str) -> type[psycopg.Cursor]:
@@ -45,14 +62,8 @@ def hot_cursor(using: str = "default") -> Iterator[psycopg.Cursor]:
     wrapper = connections[using]
     wrapper.ensure_connection()
     wrapper.validate_no_broken_transaction()
-    conn = wrapper.connection
-    if conn.prepare_threshold is None and settings.AGENCY_DB_PREPARED_STATEMENTS:
-        # Django connects with prepared statements off; psycopg then ignores even an explicit
-        # prepare=True. The ORM's client-side-bound cursors never prepare, so this only
-        # affects the server-bound cursors made here.
-        conn.prepare_threshold = 5
     with wrapper.wrap_database_errors:
-        cur = _cursor_class(using, wrapper.vendor)(conn)
+        cur = _cursor_class(using, wrapper.vendor)(wrapper.connection)
         cur.format = Format.BINARY
         try:
             yield cur
@@ -66,5 +77,5 @@ def fetch_prepared(sql: str, params: Sequence[Any] | Mapping[str, Any], using: s
     No check of `cursor.description`: building it costs more than the rest of the Python side.
     """
     with hot_cursor(using) as cur:
-        cur.execute(sql, params, prepare=bool(settings.AGENCY_DB_PREPARED_STATEMENTS))
+        cur.execute(sql, params, prepare=prepared_statements(cur.connection))
         return cur.fetchall()

@@ -9,7 +9,7 @@ from django_redis import get_redis_connection
 from apps.agents.models import Agent
 from apps.agents.tests.factories import AgentFactory
 from apps.cache import services
-from apps.cache.backend import ACCESS_KEY, MISSING
+from apps.cache.backend import ACCESS_KEY
 from apps.cache.tests.conftest import subscribed
 
 # Committed rows: inside the test's own (never committed) transaction a freshly written row is

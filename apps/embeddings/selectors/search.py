@@ -23,6 +23,7 @@ import numpy as np
 from django.conf import settings
 from django.db import connection
 
+from apps.common.db import prepared_statements
 from apps.common.errors import NotFound, PayloadTooLarge, ValidationFailed
 from apps.embeddings.models import Collection, IndexStatus, IndexType, Metric
 from apps.embeddings.pg import vector_cursor
@@ -240,11 +241,17 @@ def _apply_settings(cur, wanted: dict[str, Any]) -> None:
 
 def _execute(collection: Collection, plan: Plan, qvec: np.ndarray, k: int, include: set[str],
              where: str, where_params: list) -> list[tuple]:
-    """One planned query, with the plan's pgvector settings; the query vector goes in binary."""
+    """One planned query, with the plan's pgvector settings; the query vector goes in binary.
+
+    An unfiltered search is prepared (once per connection and SQL text: collection, k, include):
+    its plan does not depend on the query vector, and planning was a measurable share of a
+    millisecond search. A filtered one is not: a generic plan for `metadata @> $1` would be
+    chosen without knowing how selective the filter is.
+    """
     sql, params = search_sql(collection, plan, qvec.astype(np.float32), k, include, where, where_params)
     with vector_cursor() as cur:
         _apply_settings(cur, plan.settings)
-        cur.execute(sql, params)
+        cur.execute(sql, params, prepare=not where_params and prepared_statements(cur.connection))
         return cur.fetchall()
 
 

@@ -138,3 +138,24 @@ def test_exact_limit_follows_the_cost_rule(settings):
     assert 800 < exact_limit(total=20_000, k=10, dimension=768) < 900
     assert exact_limit(total=10**9, k=10, dimension=8) == 5000  # capped
     assert exact_limit(total=0, k=10, dimension=768) == 10
+
+
+def _prepared_searches() -> list[str]:
+    with connection.cursor() as cur:
+        cur.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE '%%embeddings_embedding%%'")
+        return [r[0] for r in cur.fetchall()]
+
+
+def test_unfiltered_searches_are_prepared_and_filtered_ones_planned_each_time(filtered_collection, settings):
+    collection, vecs, _, _ = filtered_collection
+    for q in vecs[:3]:
+        embedding_search(collection=collection, params=SearchParams(vector=q.astype(np.float64), k=5))
+    assert len(_prepared_searches()) == 1  # one statement, prepared once, reused
+    for q in vecs[:3]:
+        embedding_search(collection=collection, params=SearchParams(vector=q.astype(np.float64), k=5,
+                                                                    filter={"bucket": "tenth"}))
+    assert len(_prepared_searches()) == 1  # a generic plan would not know the filter's selectivity
+
+    settings.AGENCY_DB_PREPARED_STATEMENTS = False
+    embedding_search(collection=collection, params=SearchParams(vector=vecs[0].astype(np.float64), k=7))
+    assert len(_prepared_searches()) == 1
