@@ -33,8 +33,13 @@ def parse_args(description: str, extra: Callable[[argparse.ArgumentParser], None
 
 @contextmanager
 def django_scratch_db(label: str = "bench") -> Iterator[None]:
-    """Django configured on a fresh, migrated scratch database that is dropped afterwards."""
+    """Django configured on a fresh, migrated scratch database that is dropped afterwards.
+
+    The cache gets its own key prefix too: Redis is shared with the dev database, and a cached row
+    (a collection by name, say) must not leak from one database into another.
+    """
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "agency.settings.local")
+    os.environ.setdefault("AGENCY_CACHE_PREFIX", f"agency-{label}-{os.getpid()}")
     import django
 
     django.setup()
@@ -54,6 +59,9 @@ def django_scratch_db(label: str = "bench") -> Iterator[None]:
         call_command("migrate", verbosity=0, interactive=False)
         yield
     finally:
+        from apps.cache.services import cache_invalidate_pattern
+
+        cache_invalidate_pattern("*", allow_all=True, on_commit=False)  # only this prefix's keys
         connections.close_all()
         settings.DATABASES["default"]["NAME"] = original
         connection.settings_dict["NAME"] = original

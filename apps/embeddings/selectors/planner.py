@@ -9,7 +9,9 @@ plain HNSW, recall 0.02), and plain HNSW with a selective filter returns too few
   by the GIN / B-tree indexes). At most `AGENCY_EMBEDDINGS_EXACT_THRESHOLD` rows: exact search over
   exactly those rows (recall 1). More: the index with an iterative scan (`relaxed_order`,
   `max_scan_tuples` raised), and if that still returns fewer than k rows, an exact fallback;
-* `exact: true`, index `none` or an index not built yet: exact.
+* `exact: true`, index `none` or an index not built yet: exact;
+* a half-precision (halfvec) index: its candidates (the ef_search window, or 2k for an iterative
+  scan) are re-ranked over the full vectors, so recall and scores are those of full precision.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
-from apps.embeddings.models import Collection, IndexStatus, IndexType
+from apps.embeddings.models import Collection, IndexStatus, IndexType, Precision
 
 
 @dataclass
@@ -124,8 +126,14 @@ def plan_search(collection: Collection, *, k: int, exact: bool, filtered: bool, 
             return Plan("binary_rerank", "binary-quantized index, re-ranked over full vectors",
                         index=collection.binary_index_name, candidates=candidates,
                         settings={"hnsw.ef_search": max(candidates, ef_search or 0), "enable_sort": "off"})
+        index_settings = _index_settings(collection, k=k, ef_search=ef_search, probes=probes, iterative=False)
+        if collection.precision == Precision.HALFVEC:
+            # The whole ef_search window (the candidates HNSW found anyway), re-ranked over full vectors.
+            window = index_settings.get("hnsw.ef_search", 4 * k)
+            return Plan(collection.index_type, "no filter: half-precision index scan, re-ranked over full vectors",
+                        index=collection.index_name, candidates=min(1000, max(k, window)), settings=index_settings)
         return Plan(collection.index_type, "no filter: approximate index scan", index=collection.index_name,
-                    settings=_index_settings(collection, k=k, ef_search=ef_search, probes=probes, iterative=False))
+                    settings=index_settings)
     if collection.index_type == IndexType.NONE:
         return Plan("exact_filtered", "filter with no main index")
     count = filtered_count(collection, where, where_params, threshold + 1)
@@ -136,11 +144,12 @@ def plan_search(collection: Collection, *, k: int, exact: bool, filtered: bool, 
         if count <= limit:
             return Plan("exact_filtered", f"filter matches {count} of {total} rows (<= {limit}): exact over them",
                         estimated_rows=count, estimate_exact=True, threshold=limit)
+    halfvec = collection.precision == Precision.HALFVEC
     return Plan(f"{collection.index_type}_iterative",
                 f"filter matches {count if count <= threshold else f'more than {threshold}'} rows "
                 f"(> {limit}): iterative index scan",
                 estimated_rows=count, estimate_exact=count <= threshold, threshold=limit,
-                index=collection.index_name,
+                index=collection.index_name, candidates=min(1000, 2 * k) if halfvec else None,
                 settings=_index_settings(collection, k=k, ef_search=ef_search, probes=probes, iterative=True))
 
 

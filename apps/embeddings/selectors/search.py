@@ -193,6 +193,14 @@ def search_sql(collection: Collection, plan: Plan, qvec: Any, k: int, include: s
                f"ORDER BY {collection.binary_expr} <~> binary_quantize(%s::vector({n}))::bit({n}) "
                f"LIMIT {int(plan.candidates)}) c ORDER BY distance LIMIT {int(k)}")
         params = [qvec, *where_params, qvec]
+    elif plan.candidates:
+        # A half-precision index: its top candidates, re-ranked (and scored) over the full vectors.
+        # Half precision reorders near-ties; re-ranking the ef_search window restores full recall.
+        sql = (f"SELECT {cols}, (vector {op} %s::vector) AS distance FROM ("
+               f"SELECT id, entity_type, entity_id, metadata, content, vector {base} "
+               f"ORDER BY {collection.index_cast} {op} %s::{collection.index_query_cast} "
+               f"LIMIT {int(plan.candidates)}) c ORDER BY distance LIMIT {int(k)}")
+        params = [qvec, *where_params, qvec]
     elif plan.strategy.startswith("exact"):
         # The bare column does not match the expression index, so PostgreSQL cannot pick HNSW here.
         sql = f"SELECT {cols}, (vector {op} %s::vector) AS distance {base} ORDER BY distance LIMIT {int(k)}"
@@ -243,15 +251,18 @@ def _execute(collection: Collection, plan: Plan, qvec: np.ndarray, k: int, inclu
              where: str, where_params: list) -> list[tuple]:
     """One planned query, with the plan's pgvector settings; the query vector goes in binary.
 
-    An unfiltered search is prepared (once per connection and SQL text: collection, k, include):
-    its plan does not depend on the query vector, and planning was a measurable share of a
-    millisecond search. A filtered one is not: a generic plan for `metadata @> $1` would be
-    chosen without knowing how selective the filter is.
+    Prepared (once per connection and SQL text) when the plan cannot depend on the parameter
+    values: unfiltered searches (only the query vector varies), and index scans the planner has
+    forced (`enable_sort` off leaves the index as the only ordered path, whatever the filter
+    matches). Planning was a measurable share of a millisecond search. An exact search over
+    filtered rows is planned each time: a generic plan for `metadata @> $1` would pick its scan
+    without knowing how selective the filter is.
     """
     sql, params = search_sql(collection, plan, qvec.astype(np.float32), k, include, where, where_params)
+    fixed_plan = not where_params or plan.settings.get("enable_sort") == "off"
     with vector_cursor() as cur:
         _apply_settings(cur, plan.settings)
-        cur.execute(sql, params, prepare=not where_params and prepared_statements(cur.connection))
+        cur.execute(sql, params, prepare=fixed_plan and prepared_statements(cur.connection))
         return cur.fetchall()
 
 

@@ -146,16 +146,38 @@ def _prepared_searches() -> list[str]:
         return [r[0] for r in cur.fetchall()]
 
 
-def test_unfiltered_searches_are_prepared_and_filtered_ones_planned_each_time(filtered_collection, settings):
-    collection, vecs, _, _ = filtered_collection
+def test_searches_with_a_fixed_plan_are_prepared_and_exact_filtered_ones_planned_each_time(filtered_collection,
+                                                                                        settings):
+    collection, vecs, buckets, _ = filtered_collection
+    settings.AGENCY_EMBEDDINGS_EXACT_THRESHOLD = 150
     for q in vecs[:3]:
         embedding_search(collection=collection, params=SearchParams(vector=q.astype(np.float64), k=5))
     assert len(_prepared_searches()) == 1  # one statement, prepared once, reused
+
+    # A forced index scan (iterative, sort off): prepared too, and still right once PostgreSQL
+    # switches to the generic plan (after five executions).
+    mask = buckets == "half"
+    found = expected = 0
+    for q in vecs[:8]:
+        res = embedding_search(collection=collection, params=SearchParams(vector=q.astype(np.float64), k=10,
+                                                                          filter={"bucket": "half"}))
+        assert res["plan"]["strategy"] == "hnsw_iterative"
+        truth = _truth(vecs, mask, q.astype(np.float64))
+        found += len(truth & {int(h["entity_id"]) for h in res["results"]})
+        expected += len(truth)
+    assert found / expected >= 0.95
+    assert len(_prepared_searches()) == 2
+    with connection.cursor() as cur:
+        cur.execute("SELECT max(generic_plans) FROM pg_prepared_statements WHERE statement LIKE '%%@>%%'")
+        assert cur.fetchone()[0] >= 1
+
+    # Exact over the filtered rows: a generic plan would not know the filter's selectivity.
     for q in vecs[:3]:
-        embedding_search(collection=collection, params=SearchParams(vector=q.astype(np.float64), k=5,
-                                                                    filter={"bucket": "tenth"}))
-    assert len(_prepared_searches()) == 1  # a generic plan would not know the filter's selectivity
+        res = embedding_search(collection=collection, params=SearchParams(vector=q.astype(np.float64), k=5,
+                                                                          filter={"bucket": "pct"}))
+        assert res["plan"]["strategy"] == "exact_filtered"
+    assert len(_prepared_searches()) == 2
 
     settings.AGENCY_DB_PREPARED_STATEMENTS = False
     embedding_search(collection=collection, params=SearchParams(vector=vecs[0].astype(np.float64), k=7))
-    assert len(_prepared_searches()) == 1
+    assert len(_prepared_searches()) == 2

@@ -51,6 +51,29 @@ def test_halfvec_and_binary_rerank_keep_recall_and_report_sizes():
     assert sizes["bq"]["binary"] < sizes["full"]["main"]
 
 
+def test_halfvec_is_re_ranked_over_full_vectors_so_recall_and_scores_match_the_full_index():
+    dim = 64
+    vecs = clustered(2000, dim, seed=23)
+    queries = vecs[:20] + np.random.default_rng(3).normal(scale=0.05, size=(20, dim)).astype(np.float32)
+    cols = {}
+    for name, kw in {"full": {}, "half": {"precision": "halfvec"}}.items():
+        col = collection_create(name=name, dimension=dim, **kw)
+        embeddings_import(collection=col, items=items_from(vecs), chunk_size=1000)
+        cols[name] = collection_index_build(collection_id=col.pk)
+    full, _ = _recall(cols["full"], vecs, queries)
+    half, plans = _recall(cols["half"], vecs, queries)
+    assert half >= full - 0.005 and plans == {"hnsw"}
+    res = embedding_search(collection=cols["half"], params=SearchParams(vector=queries[0].astype(np.float64), k=5))
+    assert res["plan"]["candidates"] == 40  # the default ef_search window
+    q = queries[0] / np.linalg.norm(queries[0])
+    for hit in res["results"]:  # full-precision distances, not half-precision ones (off by ~1e-3)
+        v = vecs[int(hit["entity_id"])]
+        assert hit["distance"] == pytest.approx(1 - float(v @ q) / float(np.linalg.norm(v)), abs=1e-5)
+    filtered = embedding_search(collection=cols["half"], params=SearchParams(
+        vector=queries[0].astype(np.float64), k=5, filter={"entity_type": "doc"}))
+    assert [h["entity_id"] for h in filtered["results"]] == [h["entity_id"] for h in res["results"]]
+
+
 def test_l2_inner_product_and_l1_metrics_search_correctly():
     vecs = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [2, 2, 0]], dtype=np.float32)
     for metric, best, score in [("l2", "0", 1.0), ("inner_product", "3", 2.0), ("l1", "0", 1.0)]:
