@@ -2,27 +2,34 @@
 
 Search sends the query vector as a binary parameter with server-side binding (no 768-number text
 literal to format in Python and parse in PostgreSQL); ingest COPYs float32 rows in binary. The
-numpy/vector adapters are registered once per database connection (pgvector's Django field reads
-numpy arrays as well as text, so Django's own queries are unaffected).
+cursor is apps.common.db's hot cursor (binary results, Django's error wrapping, query metrics);
+the numpy/vector adapters are registered once per database connection (pgvector's Django field
+reads numpy arrays as well as text, so Django's own queries are unaffected).
 """
 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 from django.db import connection
 from pgvector.psycopg.vector import register_vector_info
 from psycopg.types import TypeInfo
 
+from apps.common.db import hot_cursor
+
 _registered: weakref.WeakSet = weakref.WeakSet()
 
 
-def vector_cursor() -> psycopg.Cursor:
+@contextmanager
+def vector_cursor() -> Iterator[psycopg.Cursor]:
     """A server-side-binding psycopg cursor on Django's connection, with numpy -> vector dumpers."""
     connection.ensure_connection()
     raw = connection.connection
-    if raw not in _registered:
+    if raw not in _registered:  # before the cursor is made: a cursor copies the connection's adapters
         register_vector_info(raw, TypeInfo.fetch(raw, "vector"))
         _registered.add(raw)
-    return psycopg.Cursor(raw)
+    with hot_cursor() as cur:
+        yield cur

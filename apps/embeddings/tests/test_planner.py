@@ -78,11 +78,27 @@ def test_plan_reports_the_estimate(filtered_collection, settings):
     assert plan["strategy"] == "exact_filtered" and plan["estimated_rows"] == 15 and plan["estimate"] == "exact"
     res = embedding_search(collection=col, params=SearchParams(vector=vecs[0].astype(np.float64), k=5,
                                                                filter={"bucket": "half"}))
-    assert res["plan"]["estimated_rows"] == 151 and res["plan"]["estimate"] == "lower_bound"
+    # Counted up to k * total / ef (5 * 2000 / 40 = 250, + 1): enough to know ef 40 is big enough.
+    assert res["plan"]["estimated_rows"] == 251 and res["plan"]["estimate"] == "lower_bound"
     assert res["plan"]["settings"]["hnsw.iterative_scan"] == "relaxed_order"
+    assert res["plan"]["settings"]["hnsw.ef_search"] == 40
     explain = search_explain(collection=col, params=SearchParams(vector=vecs[0].astype(np.float64), k=5,
                                                                  filter={"bucket": "half"}))
     assert f"Index Scan using {col.index_name}" in explain
+
+
+def test_iterative_scan_ef_is_sized_from_the_counted_selectivity(filtered_collection, settings):
+    col, vecs, buckets, _ = filtered_collection
+    settings.AGENCY_EMBEDDINGS_EXACT_THRESHOLD = 150
+    tenth = int((buckets == "tenth").sum())  # about 200 of 2,000 rows
+    res = embedding_search(collection=col, params=SearchParams(vector=vecs[0].astype(np.float64), k=10,
+                                                               filter={"bucket": "tenth"}))
+    plan = res["plan"]
+    assert plan["strategy"] == "hnsw_iterative" and plan["estimated_rows"] == tenth and plan["estimate"] == "exact"
+    assert plan["settings"]["hnsw.ef_search"] == -(-10 * N // tenth)  # one pass finds about k matches
+    explicit = embedding_search(collection=col, params=SearchParams(vector=vecs[0].astype(np.float64), k=10,
+                                                                    filter={"bucket": "tenth"}, ef_search=64))
+    assert explicit["plan"]["settings"]["hnsw.ef_search"] == 64  # the caller's choice wins
 
 
 def test_short_iterative_scan_falls_back_to_exact(filtered_collection, settings):
@@ -95,7 +111,9 @@ def test_short_iterative_scan_falls_back_to_exact(filtered_collection, settings)
     q = vecs[int(np.flatnonzero(buckets == "half")[0])].astype(np.float64)
     with connection.cursor() as cur:  # make PostgreSQL take the HNSW path on this small table
         cur.execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off; SET LOCAL enable_seqscan = off")
-    res = embedding_search(collection=col, params=SearchParams(vector=q, k=10, filter={"bucket": "pct"}))
+    # An explicit small ef_search (the planner would size it to find the ~20 rows in one pass).
+    res = embedding_search(collection=col, params=SearchParams(vector=q, k=10, filter={"bucket": "pct"},
+                                                               ef_search=10))
     assert res["plan"]["strategy"] == "exact_filtered" and "fallback" in res["plan"]
     assert {int(h["entity_id"]) for h in res["results"]} == _truth(vecs, mask, q)
 
