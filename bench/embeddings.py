@@ -252,14 +252,21 @@ def run(*, n: int, dim: int, nq: int, n_uniform: int, api_rows: int, quick: bool
     api_index = {q.tobytes(): i for i, q in enumerate(queries)}
 
     def interleaved(fns, qs=queries, warm=3):
-        """Run the strategies back to back on each query, so machine noise hits them alike."""
+        """Run the strategies back to back on each query, so machine noise hits them alike.
+
+        The order rotates from query to query: whichever runs first on a query pays for bringing
+        its part of the graph into the caches, and that must not always be the same strategy.
+        """
         for q in qs[:warm]:
             for fn in fns:
                 fn(q)
         times = [[] for _ in fns]
         found = [[] for _ in fns]
-        for q in qs:
-            for j, fn in enumerate(fns):
+        for i, q in enumerate(qs):
+            order = list(range(len(fns)))
+            order = order[i % len(fns):] + order[:i % len(fns)]
+            for j in order:
+                fn = fns[j]
                 t0 = time.perf_counter()
                 out = fn(q)
                 elapsed = time.perf_counter() - t0

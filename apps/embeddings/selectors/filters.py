@@ -20,6 +20,7 @@ Semantics (a Python evaluator in the tests holds the compiler to them):
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -209,7 +210,24 @@ def filter_compile(spec: Any, *, root: str = "filter", max_depth: int = MAX_DEPT
     """SQL boolean expression over `embeddings_embedding` columns, plus its parameters (%s style).
 
     Raises ValidationFailed naming the path of the first problem (`filter.$and[1].color: ...`).
+    A JSON filter is compiled once and memoised (searches repeat the same few filters, and the
+    API compiles each twice: to validate the request, then to search).
     """
+    try:
+        key = json.dumps(spec, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):  # not JSON (a datetime from a Python caller, say): no memo
+        return _compile(spec, root, max_depth, max_nodes)
+    sql, params = _compile_json(key, root, max_depth, max_nodes)
+    return sql, list(params)
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile_json(key: str, root: str, max_depth: int, max_nodes: int) -> tuple[str, tuple[Any, ...]]:
+    sql, params = _compile(json.loads(key), root, max_depth, max_nodes)
+    return sql, tuple(params)
+
+
+def _compile(spec: Any, root: str, max_depth: int, max_nodes: int) -> tuple[str, list[Any]]:
     compiler = _Compiler(root, max_depth, max_nodes)
     sql = compiler.node(spec, root, 1)
     return sql, compiler.params

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import psycopg
 from django.conf import settings
 from django.db import connection
 
@@ -254,16 +255,34 @@ def _execute(collection: Collection, plan: Plan, qvec: np.ndarray, k: int, inclu
     Prepared (once per connection and SQL text) when the plan cannot depend on the parameter
     values: unfiltered searches (only the query vector varies), and index scans the planner has
     forced (`enable_sort` off leaves the index as the only ordered path, whatever the filter
-    matches). Planning was a measurable share of a millisecond search. An exact search over
-    filtered rows is planned each time: a generic plan for `metadata @> $1` would pick its scan
-    without knowing how selective the filter is.
+    matches). Planning was a measurable share of a millisecond search. A forced scan's filter
+    values are inlined as literals (quoted by psycopg): measured at 100K x 768 with a 10% filter,
+    `metadata @> $2` evaluated per visited row cost 0.3 ms more than the same constant. An
+    exact search over filtered rows is planned each time, with its filter as parameters: a
+    generic plan would pick its scan without knowing how selective the filter is.
     """
-    sql, params = search_sql(collection, plan, qvec.astype(np.float32), k, include, where, where_params)
     fixed_plan = not where_params or plan.settings.get("enable_sort") == "off"
     with vector_cursor() as cur:
+        if fixed_plan and where_params:
+            where, where_params = _inline(cur.connection, where, where_params), []
+        sql, params = search_sql(collection, plan, qvec.astype(np.float32), k, include, where, where_params)
         _apply_settings(cur, plan.settings)
         cur.execute(sql, params, prepare=fixed_plan and prepared_statements(cur.connection))
         return cur.fetchall()
+
+
+_inlined: dict[tuple[str, str], str] = {}
+
+
+def _inline(conn: Any, where: str, where_params: list) -> str:
+    """The filter with its values as SQL literals (psycopg's quoting), `%` escaped for the outer query."""
+    key = (where, repr(where_params))
+    found = _inlined.get(key)
+    if found is None:
+        if len(_inlined) >= 4096:
+            _inlined.clear()
+        found = _inlined[key] = psycopg.ClientCursor(conn).mogrify(where, where_params).replace("%", "%%")
+    return found
 
 
 def search_explain(*, collection: Collection, params: SearchParams, analyze: bool = False) -> str:

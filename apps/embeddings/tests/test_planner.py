@@ -199,3 +199,30 @@ def test_searches_with_a_fixed_plan_are_prepared_and_exact_filtered_ones_planned
     settings.AGENCY_DB_PREPARED_STATEMENTS = False
     embedding_search(collection=collection, params=SearchParams(vector=vecs[0].astype(np.float64), k=7))
     assert len(_prepared_searches()) == 2
+
+
+def test_a_forced_scan_inlines_its_filter_safely(filtered_collection, settings):
+    """Iterative plans inline the filter's values as literals: quotes and % must survive intact."""
+    collection, vecs, buckets, _ = filtered_collection
+    settings.AGENCY_EMBEDDINGS_EXACT_THRESHOLD = 150
+    q = vecs[3].astype(np.float64)
+    res = embedding_search(collection=collection, params=SearchParams(
+        vector=q, k=10, filter={"bucket": {"$like": "h%"}, "$not": {"bucket": "it's; DROP TABLE x"}}))
+    assert res["plan"]["strategy"] == "hnsw_iterative"
+    mask = buckets == "half"
+    got = {int(h["entity_id"]) for h in res["results"]}
+    assert len(got) == 10 and all(mask[i] for i in got)
+    assert len(got & _truth(vecs, mask, q)) >= 9
+
+
+def test_filter_compilation_is_memoised_but_still_validates():
+    from apps.common.errors import ValidationFailed
+    from apps.embeddings.selectors.filters import filter_compile
+
+    first_sql, first_params = filter_compile({"a": {"$in": [1, 2]}})
+    expected = list(first_params)
+    first_params.append("mutated by a caller")
+    assert filter_compile({"a": {"$in": [1, 2]}}) == (first_sql, expected)
+    for _ in range(2):  # a bad filter raises every time, not only the first
+        with pytest.raises(ValidationFailed, match=r"filter\.a: unknown operator \$regex"):
+            filter_compile({"a": {"$regex": "x"}})
