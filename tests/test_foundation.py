@@ -40,6 +40,14 @@ def test_token_authenticates_a_service(api_client):
     assert response.json()["username"] == "service"
 
 
+def test_api_root_lists_every_app_and_format_suffix_twins_are_gone(api_client):
+    r = api_client.get("/api/v1/")
+    assert r.status_code == 200
+    for resource in ("agents", "tasks", "collections", "cache/warming-rules", "backups", "audit/changes"):
+        assert r.json()[resource].endswith(f"/api/v1/{resource}/"), resource
+    assert api_client.get("/api/v1/agents.json").status_code == 404
+
+
 def test_unknown_api_path_is_404(api_client):
     assert api_client.get("/api/v1/does-not-exist/").status_code == 404
 

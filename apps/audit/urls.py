@@ -1,8 +1,8 @@
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import SimpleRouter
 
 from apps.audit.views import AccessLogViewSet, ChangeViewSet
 
-router = DefaultRouter(trailing_slash=True)
+router = SimpleRouter(trailing_slash=True)
 router.register("audit/access-log", AccessLogViewSet, basename="access-log")
 router.register("audit/changes", ChangeViewSet, basename="audit-change")
 

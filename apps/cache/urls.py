@@ -1,9 +1,9 @@
 from django.urls import path
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import SimpleRouter
 
 from apps.cache import views
 
-router = DefaultRouter(trailing_slash=True)
+router = SimpleRouter(trailing_slash=True)
 router.register("cache/warming-rules", views.WarmingRuleViewSet, basename="cache-warming-rule")
 router.register("cache/snapshots", views.CacheStatsSnapshotViewSet, basename="cache-snapshot")
 

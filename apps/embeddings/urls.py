@@ -1,8 +1,8 @@
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import SimpleRouter
 
 from apps.embeddings.views import CollectionViewSet
 
-router = DefaultRouter(trailing_slash=True)
+router = SimpleRouter(trailing_slash=True)
 router.register("collections", CollectionViewSet, basename="collection")
 
 urlpatterns = router.urls

@@ -131,6 +131,10 @@ def _from_b64(value: Any, dim: int, path: str, errors: list[str]) -> np.ndarray 
     return np.frombuffer(raw, dtype="<f4")
 
 
+_ITEM_FIELDS = frozenset({"entity_type", "entity_id", "vector", "vector_b64", "content", "metadata"})
+_dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
 def embeddings_validate(*, collection: Collection, items: Any, root: str = "items") -> Batch:
     """Check every item before anything is written; ValidationFailed names each bad item index."""
     if not isinstance(items, list):
@@ -139,56 +143,61 @@ def embeddings_validate(*, collection: Collection, items: Any, root: str = "item
     dim = collection.dimension
     batch = Batch([], [], np.zeros((len(items), dim), dtype=np.float32), [], [])
     seen: dict[tuple[str, str], int] = {}
-    for i, item in enumerate(items):
-        path = f"{root}[{i}]"
-        if not isinstance(item, dict):
-            errors.append(f"{path}: expected an object")
-            continue
-        unknown = set(item) - {"entity_type", "entity_id", "vector", "vector_b64", "content", "metadata"}
-        if unknown:
-            errors.append(f"{path}.{sorted(unknown)[0]}: unknown field")
-        et = _text(item.get("entity_type"), f"{path}.entity_type", errors, max_length=64)
-        eid = _text(item.get("entity_id"), f"{path}.entity_id", errors, max_length=255)
-        content = _text(item.get("content"), f"{path}.content", errors, max_length=0, required=False)
-        vec = item.get("vector")
-        if vec is None and "vector_b64" in item:
-            vec = _from_b64(item["vector_b64"], dim, f"{path}.vector_b64", errors)
-            if vec is None:
+    allowed = _ITEM_FIELDS
+    with np.errstate(over="ignore", invalid="ignore"):  # once: finiteness is checked for the whole matrix
+        for i, item in enumerate(items):
+            path = f"{root}[{i}]"
+            if not isinstance(item, dict):
+                errors.append(f"{path}: expected an object")
                 continue
-        if vec is None:
-            errors.append(f"{path}.vector: required")
-        elif isinstance(vec, np.ndarray) and vec.shape == (dim,) and vec.dtype.kind == "f":
-            with np.errstate(over="ignore", invalid="ignore"):
+            if not item.keys() <= allowed:
+                errors.append(f"{path}.{sorted(set(item) - allowed)[0]}: unknown field")
+            et, eid, content = item.get("entity_type"), item.get("entity_id"), item.get("content")
+            # The common case inline (short, NUL-free strings); anything else through _text's checks.
+            if not (type(et) is str and 0 < len(et) <= 64 and "\x00" not in et):
+                et = _text(et, f"{path}.entity_type", errors, max_length=64)
+            if not (type(eid) is str and 0 < len(eid) <= 255 and "\x00" not in eid):
+                eid = _text(eid, f"{path}.entity_id", errors, max_length=255)
+            if content is not None:
+                content = _text(content, f"{path}.content", errors, max_length=0, required=False)
+            vec = item.get("vector")
+            if vec is None and "vector_b64" in item:
+                vec = _from_b64(item["vector_b64"], dim, f"{path}.vector_b64", errors)
+                if vec is None:
+                    continue
+            if vec is None:
+                errors.append(f"{path}.vector: required")
+            elif isinstance(vec, np.ndarray) and vec.shape == (dim,) and vec.dtype.kind == "f":
                 batch.vectors[i] = vec  # bulk path: finiteness and zero rows are checked for the whole matrix
-        else:
-            error, row = _vector_error(vec, collection, f"{path}.vector")
-            if error:
-                errors.append(error)
             else:
-                batch.vectors[i] = row
-        metadata = item.get("metadata")
-        meta_json = "{}"
-        if metadata is None:
-            pass
-        elif not isinstance(metadata, dict):
-            errors.append(f"{path}.metadata: expected an object")
-        else:
-            try:
-                meta_json = json.dumps(metadata, separators=(",", ":"), allow_nan=False)
-            except (TypeError, ValueError) as exc:
-                errors.append(f"{path}.metadata: not valid JSON ({exc})")
-            if "\\u0000" in meta_json:
-                errors.append(f"{path}.metadata: NUL characters are not allowed")
-        if et is not None and eid is not None:
-            first = seen.setdefault((et, eid), i)
-            if first != i:
-                errors.append(f"{path}: duplicate of {root}[{first}] (same entity_type and entity_id)")
-        batch.entity_types.append(et or "")
-        batch.entity_ids.append(eid or "")
-        batch.contents.append(content)
-        batch.metadatas.append(meta_json)
-        if len(errors) >= MAX_ERRORS:
-            break
+                error, row = _vector_error(vec, collection, f"{path}.vector")
+                if error:
+                    errors.append(error)
+                else:
+                    batch.vectors[i] = row
+            metadata = item.get("metadata")
+            meta_json = "{}"
+            if metadata is None:
+                pass
+            elif not isinstance(metadata, dict):
+                errors.append(f"{path}.metadata: expected an object")
+            else:
+                try:
+                    meta_json = _dumps(metadata)
+                except (TypeError, ValueError) as exc:
+                    errors.append(f"{path}.metadata: not valid JSON ({exc})")
+                if "\\u0000" in meta_json:
+                    errors.append(f"{path}.metadata: NUL characters are not allowed")
+            if et is not None and eid is not None:
+                first = seen.setdefault((et, eid), i)
+                if first != i:
+                    errors.append(f"{path}: duplicate of {root}[{first}] (same entity_type and entity_id)")
+            batch.entity_types.append(et or "")
+            batch.entity_ids.append(eid or "")
+            batch.contents.append(content)
+            batch.metadatas.append(meta_json)
+            if len(errors) >= MAX_ERRORS:
+                break
     if not errors and len(items):
         flagged = ~np.isfinite(batch.vectors).all(axis=1)
         if collection.metric == Metric.COSINE:
