@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 export PORT
 
-.PHONY: install run migrate test lint bench services-status services-stop superuser clean
+.PHONY: install run migrate test lint bench bench-minilm services-status services-stop superuser clean
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ lint: install
 
 bench: install
 	for b in bench/api.py bench/cache.py bench/embeddings.py bench/tasks.py; do $(BIN)/python $$b || exit 1; done
+
+# Real embeddings (all-MiniLM-L6-v2): needs PyTorch, which the product does not, hence its own requirements.
+bench-minilm: install
+	$(BIN)/python -m pip install --quiet -r bench/requirements-minilm.txt
+	$(BIN)/python bench/minilm.py
 
 services-status: install
 	$(BIN)/python -m agency.embedded status
