@@ -85,6 +85,20 @@ def recall(results: list[list[int]], truths: list[list[int]]) -> float:
     return found / max(1, sum(len(t) for t in truths))
 
 
+def raw_copy(conn, collection_id: uuid.UUID, rows) -> None:
+    """The ingest baseline: binary COPY of (entity_id, vector, content, metadata) rows straight into the table."""
+    from psycopg.types.json import Jsonb
+
+    now = datetime.now(UTC)
+    with conn.cursor() as cur, cur.copy(
+        "COPY embeddings_embedding (id, collection_id, entity_type, entity_id, vector, content, metadata, "
+        "created_at, updated_at) FROM STDIN WITH (FORMAT BINARY)"
+    ) as copy:
+        copy.set_types(["uuid", "uuid", "text", "text", "vector", "text", "jsonb", "timestamptz", "timestamptz"])
+        for entity_id, vector, content, metadata in rows:
+            copy.write_row([uuid.uuid4(), collection_id, "doc", entity_id, vector, content, Jsonb(metadata), now, now])
+
+
 def ms(x: float) -> float:
     return x * 1000.0
 
@@ -111,7 +125,6 @@ def run(*, n: int, dim: int, nq: int, n_uniform: int, api_rows: int, quick: bool
     from django.contrib.auth import get_user_model
     from django.db import connection
     from pgvector.psycopg import register_vector
-    from psycopg.types.json import Jsonb
     from rest_framework.authtoken.models import Token
 
     from apps.embeddings.models import Collection
@@ -166,14 +179,7 @@ def run(*, n: int, dim: int, nq: int, n_uniform: int, api_rows: int, quick: bool
     for start in range(0, n, turn):
         stop = min(n, start + turn)
         t0 = time.perf_counter()
-        now = datetime.now(UTC)
-        with raw.cursor() as cur, cur.copy(
-            "COPY embeddings_embedding (id, collection_id, entity_type, entity_id, vector, metadata, created_at, "
-            "updated_at) FROM STDIN WITH (FORMAT BINARY)"
-        ) as copy:
-            copy.set_types(["uuid", "uuid", "text", "text", "vector", "jsonb", "timestamptz", "timestamptz"])
-            for i in range(start, stop):
-                copy.write_row([uuid.uuid4(), main_col.pk, "doc", str(i), base[i], Jsonb(metas[i]), now, now])
+        raw_copy(raw, main_col.pk, ((str(i), base[i], None, metas[i]) for i in range(start, stop)))
         raw_s += time.perf_counter() - t0
         items = [{"entity_type": "doc", "entity_id": str(i), "vector": base[i], "metadata": metas[i]}
                  for i in range(start, stop)]

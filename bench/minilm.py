@@ -30,16 +30,14 @@ import pkgutil
 import re
 import sys
 import time
-import uuid
 import warnings
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.embeddings import cosine_topk, ms, recall  # noqa: E402
+from bench.embeddings import cosine_topk, ms, raw_copy, recall  # noqa: E402
 from bench.harness import django_scratch_db, p50, parse_args, print_table, psycopg_dsn  # noqa: E402
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "minilm_quick.npz"
@@ -155,7 +153,6 @@ def run(*, vectors: np.ndarray, texts: list[str], modules: list[str], kinds: lis
         kept: np.ndarray, embed_s: float | None, quick: bool) -> None:
     import psycopg
     from pgvector.psycopg import register_vector
-    from psycopg.types.json import Jsonb
 
     from apps.embeddings.models import Collection
     from apps.embeddings.selectors.search import SearchParams, embedding_search
@@ -185,16 +182,8 @@ def run(*, vectors: np.ndarray, texts: list[str], modules: list[str], kinds: lis
     for start in range(0, n, turn):
         span = range(start, min(n, start + turn))
         t0 = time.perf_counter()
-        now = datetime.now(UTC)
-        with raw.cursor() as cur, cur.copy(
-            "COPY embeddings_embedding (id, collection_id, entity_type, entity_id, vector, content, metadata, "
-            "created_at, updated_at) FROM STDIN WITH (FORMAT BINARY)"
-        ) as copy:
-            copy.set_types(["uuid", "uuid", "text", "text", "vector", "text", "jsonb", "timestamptz", "timestamptz"])
-            for i in span:
-                j = int(kept[i])
-                copy.write_row([uuid.uuid4(), main_col.pk, "doc", str(i), base[i], texts[j],
-                                Jsonb({"module": modules[j], "kind": kinds[j]}), now, now])
+        raw_copy(raw, main_col.pk, ((str(i), base[i], texts[int(kept[i])],
+                                     {"module": modules[int(kept[i])], "kind": kinds[int(kept[i])]}) for i in span))
         raw_s += time.perf_counter() - t0
         items = [{"entity_type": "doc", "entity_id": str(i), "vector": base[i], "content": texts[int(kept[i])],
                   "metadata": {"module": modules[int(kept[i])], "kind": kinds[int(kept[i])]}} for i in span]
