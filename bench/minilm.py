@@ -198,7 +198,8 @@ def run(*, vectors: np.ndarray, texts: list[str], modules: list[str], kinds: lis
     embeddings_analyze()
     t0 = time.perf_counter()
     main_col = collection_index_build(collection_id=main_col.pk)
-    row("index", "HNSW build (m=16, ef_construction=64)", f"{time.perf_counter() - t0:.1f} s", None, "-", "-")
+    row("index", f"HNSW build (m={main_col.m}, ef_construction={main_col.ef_construction})",
+        f"{time.perf_counter() - t0:.1f} s", None, "-", "-")
 
     # ---- unfiltered search ------------------------------------------------------------------
     truths = [cosine_topk(base, q) for q in queries]

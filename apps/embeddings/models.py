@@ -70,8 +70,10 @@ class Collection(BaseModel):
     metric = models.CharField(max_length=16, choices=Metric.choices, default=Metric.COSINE)
     index_type = models.CharField("index", max_length=16, choices=IndexType.choices, default=IndexType.HNSW)
     m = models.PositiveSmallIntegerField(default=16, validators=[MinValueValidator(2), MaxValueValidator(100)])
+    # 100, not pgvector's 64: at 100K x 768 clustered, graphs built at 64 gave recall@10 between
+    # 0.947 and 0.989 at ef_search 40 from one build to the next, at 96 0.999, for 25% more build time.
     ef_construction = models.PositiveSmallIntegerField(
-        default=64, validators=[MinValueValidator(4), MaxValueValidator(1000)]
+        default=100, validators=[MinValueValidator(4), MaxValueValidator(1000)]
     )
     lists = models.PositiveIntegerField(default=100, validators=[MinValueValidator(1), MaxValueValidator(32768)])
     precision = models.CharField(max_length=16, choices=Precision.choices, default=Precision.VECTOR)

@@ -57,7 +57,7 @@ def _schedule_index_build(collection: Collection, *, sync: bool | None = None) -
 
 @transaction.atomic
 def collection_create(*, name: str, dimension: int, tenant: str = "default", metric: str = "cosine",
-                      index_type: str = "hnsw", m: int = 16, ef_construction: int = 64, lists: int = 100,
+                      index_type: str = "hnsw", m: int = 16, ef_construction: int = 100, lists: int = 100,
                       precision: str = "vector", binary_index: bool = False) -> Collection:
     """Create a collection; its (empty, hence instant) index is built right after commit."""
     collection = Collection(
