@@ -255,3 +255,33 @@ def test_numpy_rows_are_checked_in_bulk_and_still_named():
     with pytest.raises(ValidationFailed, match=r"items\[0\].vector\[0\]: out of float32 range"):
         embeddings_upsert(collection=col, items=[{"entity_type": "d", "entity_id": "x", "vector": big}])
     assert not Embedding.objects.exists()
+
+
+def test_binary_copy_round_trips_every_field_exactly():
+    """The bulk COPY encoder: non-ASCII text, NULL and non-NULL content, nested metadata, exact float32
+    vectors, fresh version-4 UUIDs and one timestamp, on both the direct path and the staging (update) path."""
+    import uuid
+
+    col = make(dim=4, build=False)
+    vectors = np.array([[0.1, -2.5, 3.0e-8, 1e30], [1, 2, 3, 4]], dtype=np.float32)
+    items = [
+        {"entity_type": "doc", "entity_id": "naïve-日本-😀", "vector": vectors[0].tolist(),
+         "content": "Grüße, 世界", "metadata": {"tags": ["ä", 1, None, True], "nested": {"x": 1.5}}},
+        {"entity_type": "note", "entity_id": "2", "vector": vectors[1].tolist()},
+    ]
+    assert embeddings_upsert(collection=col, items=items).as_dict() == {"inserted": 2, "updated": 0, "unchanged": 0}
+    rows = {e.entity_id: e for e in Embedding.objects.filter(collection=col)}
+    first, second = rows["naïve-日本-😀"], rows["2"]
+    assert first.content == "Grüße, 世界" and second.content is None
+    assert first.metadata == {"tags": ["ä", 1, None, True], "nested": {"x": 1.5}} and second.metadata == {}
+    assert np.array_equal(np.asarray(first.vector, dtype=np.float32), vectors[0])
+    assert first.id.version == 4 and first.id != second.id and isinstance(first.id, uuid.UUID)
+    assert first.created_at == first.updated_at == second.created_at
+
+    items[0]["content"], items[0]["metadata"] = None, {"clé": "värde"}
+    items[1]["vector"] = [4, 3, 2, 1]
+    assert embeddings_upsert(collection=col, items=items).as_dict() == {"inserted": 0, "updated": 2, "unchanged": 0}
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.content is None and first.metadata == {"clé": "värde"}
+    assert list(second.vector) == [4.0, 3.0, 2.0, 1.0]
