@@ -195,8 +195,8 @@ def search_sql(collection: Collection, plan: Plan, qvec: Any, k: int, include: s
                f"LIMIT {int(plan.candidates)}) c ORDER BY distance LIMIT {int(k)}")
         params = [qvec, *where_params, qvec]
     elif plan.candidates:
-        # A half-precision index: its top candidates, re-ranked (and scored) over the full vectors.
-        # Half precision reorders near-ties; re-ranking the ef_search window restores full recall.
+        # A half-precision index: its top candidates (the ef_search window), re-ranked and scored over
+        # the full vectors, so near-ties come back in their true order with full-precision distances.
         sql = (f"SELECT {cols}, (vector {op} %s::vector) AS distance FROM ("
                f"SELECT id, entity_type, entity_id, metadata, content, vector {base} "
                f"ORDER BY {collection.index_cast} {op} %s::{collection.index_query_cast} "

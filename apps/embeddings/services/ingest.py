@@ -9,8 +9,8 @@ rewritten (no dead tuple, no new index entry) and are reported as `unchanged`.
 Fresh rows (the bulk-load case) take a faster path: when none of the batch's keys exists yet —
 checked with one index probe per key — the batch is COPYed straight into the table (all
 "inserted"); a concurrent writer that slips in between is caught by the unique index, and the
-batch then goes the staging way. Either way the COPY stream is built for the whole batch at once
-(`copy_stream`), not row by row through psycopg's dumpers.
+batch then goes the staging way. Either way the binary COPY stream is built by `copy_stream` (the
+vectors converted as one matrix, streamed in chunks), not field by field through psycopg's dumpers.
 """
 
 from __future__ import annotations
