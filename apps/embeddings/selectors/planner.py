@@ -17,12 +17,14 @@ plain HNSW, recall 0.02), and plain HNSW with a selective filter returns too few
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import connection
 
 from apps.embeddings.models import Collection, IndexStatus, IndexType, Precision
@@ -110,8 +112,44 @@ def _index_settings(collection: Collection, *, k: int, ef_search: int | None, pr
     return out
 
 
+_plans: dict[tuple, tuple[float, Plan]] = {}
+
+
 def plan_search(collection: Collection, *, k: int, exact: bool, filtered: bool, where: str,
                 where_params: list, ef_search: int | None = None, probes: int | None = None) -> Plan:
+    """The plan for one search; a filtered one is memoised as long as the counts it rests on.
+
+    The memo key holds everything the plan depends on (the collection's index state, the query's
+    shape, the filter); a settings change clears it. Callers get a copy, which they may alter.
+    """
+    ttl = settings.AGENCY_EMBEDDINGS_PLAN_CACHE_SECONDS
+    if not filtered or exact or ttl <= 0:
+        return _plan(collection, k=k, exact=exact, filtered=filtered, where=where, where_params=where_params,
+                     ef_search=ef_search, probes=probes)
+    key = (collection.pk, collection.index_name, collection.index_status, collection.binary_index, k, where,
+           repr(where_params), ef_search, probes)
+    now = time.monotonic()
+    hit = _plans.get(key)
+    if hit is None or hit[0] <= now:
+        if len(_plans) >= _MAX_CACHED_COUNTS:
+            _plans.clear()
+        plan = _plan(collection, k=k, exact=exact, filtered=filtered, where=where, where_params=where_params,
+                     ef_search=ef_search, probes=probes)
+        hit = _plans[key] = (now + ttl, plan)
+    return copy.copy(hit[1])
+
+
+def _clear_memos(setting: str, **kwargs: Any) -> None:
+    if setting.startswith("AGENCY_EMBEDDINGS"):
+        _plans.clear()
+        _counts.clear()
+
+
+setting_changed.connect(_clear_memos, dispatch_uid="apps.embeddings.planner.clear_memos")
+
+
+def _plan(collection: Collection, *, k: int, exact: bool, filtered: bool, where: str,
+          where_params: list, ef_search: int | None = None, probes: int | None = None) -> Plan:
     threshold = settings.AGENCY_EMBEDDINGS_EXACT_THRESHOLD
     ready = collection.index_status == IndexStatus.READY
     if exact:

@@ -226,3 +226,23 @@ def test_filter_compilation_is_memoised_but_still_validates():
     for _ in range(2):  # a bad filter raises every time, not only the first
         with pytest.raises(ValidationFailed, match=r"filter\.a: unknown operator \$regex"):
             filter_compile({"a": {"$regex": "x"}})
+
+
+def test_filtered_plans_are_memoised_as_copies_and_a_settings_change_replans(filtered_collection, settings,
+                                                                           django_assert_num_queries):
+    from apps.embeddings.selectors.filters import filter_compile
+    from apps.embeddings.selectors.planner import plan_search
+
+    col, _, _, _ = filtered_collection
+    settings.AGENCY_EMBEDDINGS_EXACT_THRESHOLD = 150
+    where, params = filter_compile({"bucket": "tenth"})
+    first = plan_search(col, k=10, exact=False, filtered=True, where=where, where_params=params)
+    with django_assert_num_queries(0):  # no count query the second time
+        second = plan_search(col, k=10, exact=False, filtered=True, where=where, where_params=params)
+    assert second is not first and second.as_dict() == first.as_dict()
+    second.strategy = "altered by a caller"
+    assert plan_search(col, k=10, exact=False, filtered=True, where=where, where_params=params).strategy == \
+        first.strategy
+    settings.AGENCY_EMBEDDINGS_EXACT_THRESHOLD = 5000  # now the ~200 matching rows are searched exactly
+    assert plan_search(col, k=10, exact=False, filtered=True, where=where, where_params=params).strategy == \
+        "exact_filtered"
