@@ -164,8 +164,7 @@ def _prepared_searches() -> list[str]:
         return [r[0] for r in cur.fetchall()]
 
 
-def test_searches_with_a_fixed_plan_are_prepared_and_exact_filtered_ones_planned_each_time(filtered_collection,
-                                                                                        settings):
+def test_searches_are_prepared_with_their_filter_inlined(filtered_collection, settings):
     collection, vecs, buckets, _ = filtered_collection
     settings.AGENCY_EMBEDDINGS_EXACT_THRESHOLD = 150
     for q in vecs[:3]:
@@ -189,16 +188,20 @@ def test_searches_with_a_fixed_plan_are_prepared_and_exact_filtered_ones_planned
         cur.execute("SELECT max(generic_plans) FROM pg_prepared_statements WHERE statement LIKE '%%@>%%'")
         assert cur.fetchone()[0] >= 1
 
-    # Exact over the filtered rows: a generic plan would not know the filter's selectivity.
-    for q in vecs[:3]:
+    # Exact over the filtered rows: prepared too, with the filter as a literal (so PostgreSQL plans
+    # with its real selectivity), exact and complete every time.
+    mask = buckets == "pct"
+    for q in vecs[:7]:
         res = embedding_search(collection=collection, params=SearchParams(vector=q.astype(np.float64), k=5,
                                                                           filter={"bucket": "pct"}))
         assert res["plan"]["strategy"] == "exact_filtered"
-    assert len(_prepared_searches()) == 2
+        assert {int(h["entity_id"]) for h in res["results"]} == _truth(vecs, mask, q.astype(np.float64), k=5)
+    statements = _prepared_searches()
+    assert len(statements) == 3 and any("""'{"bucket": "pct"}'""" in sql for sql in statements)
 
     settings.AGENCY_DB_PREPARED_STATEMENTS = False
     embedding_search(collection=collection, params=SearchParams(vector=vecs[0].astype(np.float64), k=7))
-    assert len(_prepared_searches()) == 2
+    assert len(_prepared_searches()) == 3
 
 
 def test_a_forced_scan_inlines_its_filter_safely(filtered_collection, settings):
