@@ -36,7 +36,7 @@ def prepared_statements(conn: psycopg.Connection) -> bool:
 
     Django connects with prepare_threshold=None, with which psycopg ignores even an explicit
     prepare=True. The ORM's client-side-bound cursors never prepare, so this only affects the
-    server-bound cursors of this project (the task queue's statements, unfiltered vector search).
+    server-bound cursors of this project (the task queue's statements, vector searches).
     """
     if not settings.AGENCY_DB_PREPARED_STATEMENTS:
         return False
