@@ -20,14 +20,17 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.db import connection
 
 from apps.embeddings.models import Collection, IndexStatus, IndexType, Precision
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -60,7 +63,22 @@ class Plan:
 
 
 _counts: dict[str, tuple[float, int]] = {}
-_MAX_CACHED_COUNTS = 4096
+_plans: dict[tuple, tuple[float, Plan]] = {}
+_MAX_MEMO = 4096
+
+
+def _memoised(store: dict, key: Any, compute: Callable[[], T]) -> T:
+    """`compute()`, kept in `store` for AGENCY_EMBEDDINGS_PLAN_CACHE_SECONDS (0 turns memoising off)."""
+    ttl = settings.AGENCY_EMBEDDINGS_PLAN_CACHE_SECONDS
+    if ttl <= 0:
+        return compute()
+    now = time.monotonic()
+    hit = store.get(key)
+    if hit is None or hit[0] <= now:
+        if len(store) >= _MAX_MEMO:
+            store.clear()
+        hit = store[key] = (now + ttl, compute())
+    return hit[1]
 
 
 def filtered_count(collection: Collection, where: str, where_params: list, limit: int) -> int:
@@ -71,26 +89,16 @@ def filtered_count(collection: Collection, where: str, where_params: list, limit
     a short iterative scan falls back to exact). In-process on purpose: for selective filters the
     whole search costs less than a round trip to Redis.
     """
-    ttl = settings.AGENCY_EMBEDDINGS_PLAN_CACHE_SECONDS
-    key = ""
-    now = time.monotonic()
-    if ttl > 0:
-        key = f"{collection.pk}:{where}:{where_params!r}:{limit}"
-        hit = _counts.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-    with connection.cursor() as cur:
-        cur.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM embeddings_embedding WHERE {collection.predicate} "
-            f"AND {where} LIMIT {int(limit)}) s",
-            where_params,
-        )
-        count = cur.fetchone()[0]
-    if key:
-        if len(_counts) >= _MAX_CACHED_COUNTS:
-            _counts.clear()
-        _counts[key] = (now + ttl, count)
-    return count
+    def count() -> int:
+        with connection.cursor() as cur:
+            cur.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM embeddings_embedding WHERE {collection.predicate} "
+                f"AND {where} LIMIT {int(limit)}) s",
+                where_params,
+            )
+            return cur.fetchone()[0]
+
+    return _memoised(_counts, f"{collection.pk}:{where}:{where_params!r}:{limit}", count)
 
 
 def _index_settings(collection: Collection, *, k: int, ef_search: int | None, probes: int | None,
@@ -112,9 +120,6 @@ def _index_settings(collection: Collection, *, k: int, ef_search: int | None, pr
     return out
 
 
-_plans: dict[tuple, tuple[float, Plan]] = {}
-
-
 def plan_search(collection: Collection, *, k: int, exact: bool, filtered: bool, where: str,
                 where_params: list, ef_search: int | None = None, probes: int | None = None) -> Plan:
     """The plan for one search; a filtered one is memoised as long as the counts it rests on.
@@ -122,21 +127,15 @@ def plan_search(collection: Collection, *, k: int, exact: bool, filtered: bool, 
     The memo key holds everything the plan depends on (the collection's index state, the query's
     shape, the filter); a settings change clears it. Callers get a copy, which they may alter.
     """
-    ttl = settings.AGENCY_EMBEDDINGS_PLAN_CACHE_SECONDS
-    if not filtered or exact or ttl <= 0:
+    def plan() -> Plan:
         return _plan(collection, k=k, exact=exact, filtered=filtered, where=where, where_params=where_params,
                      ef_search=ef_search, probes=probes)
+
+    if not filtered or exact:
+        return plan()  # no count behind it: nothing worth keeping
     key = (collection.pk, collection.index_name, collection.index_status, collection.binary_index, k, where,
            repr(where_params), ef_search, probes)
-    now = time.monotonic()
-    hit = _plans.get(key)
-    if hit is None or hit[0] <= now:
-        if len(_plans) >= _MAX_CACHED_COUNTS:
-            _plans.clear()
-        plan = _plan(collection, k=k, exact=exact, filtered=filtered, where=where, where_params=where_params,
-                     ef_search=ef_search, probes=probes)
-        hit = _plans[key] = (now + ttl, plan)
-    return copy.copy(hit[1])
+    return copy.copy(_memoised(_plans, key, plan))
 
 
 def _clear_memos(setting: str, **kwargs: Any) -> None:
