@@ -260,12 +260,18 @@ def _execute(collection: Collection, plan: Plan, qvec: np.ndarray, k: int, inclu
     visited row cost 0.3 ms more than the same constant.
     """
     with vector_cursor() as cur:
-        if where_params:
-            where, where_params = _inline(cur.connection, where, where_params), []
-        sql, params = search_sql(collection, plan, qvec.astype(np.float32), k, include, where, where_params)
-        _apply_settings(cur, plan.settings)
+        sql, params = _statement(cur, collection, plan, qvec, k, include, where, where_params)
         cur.execute(sql, params, prepare=prepared_statements(cur.connection))
         return cur.fetchall()
+
+
+def _statement(cur, collection: Collection, plan: Plan, qvec: np.ndarray, k: int, include: set[str],
+               where: str, where_params: list) -> tuple[str, list]:
+    """The statement a search runs (filter inlined), with the plan's settings applied on `cur`."""
+    if where_params:
+        where, where_params = _inline(cur.connection, where, where_params), []
+    _apply_settings(cur, plan.settings)
+    return search_sql(collection, plan, qvec.astype(np.float32), k, include, where, where_params)
 
 
 _inlined: dict[tuple[str, str], str] = {}
@@ -283,15 +289,13 @@ def _inline(conn: Any, where: str, where_params: list) -> str:
 
 
 def search_explain(*, collection: Collection, params: SearchParams, analyze: bool = False) -> str:
-    """EXPLAIN of the query the planner would run, with its settings (operators' debugging; tests)."""
+    """EXPLAIN of the statement a search runs, with its settings (operators' debugging; tests)."""
     where, where_params = filter_compile(params.filter) if params.filter else ("TRUE", [])
     vector, _ = _query_vector(collection, params)
     plan = plan_search(collection, k=params.k, exact=params.exact, filtered=params.filter is not None,
                        where=where, where_params=where_params, ef_search=params.ef_search, probes=params.probes)
-    sql, sql_params = search_sql(collection, plan, vector.astype(np.float32), params.k, params.include, where,
-                                 where_params)
     with vector_cursor() as cur:
-        _apply_settings(cur, plan.settings)
+        sql, sql_params = _statement(cur, collection, plan, vector, params.k, params.include, where, where_params)
         cur.execute(("EXPLAIN ANALYZE " if analyze else "EXPLAIN ") + sql, sql_params)
         return "\n".join(r[0] for r in cur.fetchall())
 
