@@ -39,7 +39,7 @@ def collection_get(*, name: str, tenant: str = "default") -> Collection:
     except Collection.DoesNotExist:
         raise NotFound(f"collection '{name}' not found", code="collection_not_found") from None
     if not connection.in_atomic_block:  # never cache what an open transaction may still roll back
-        cache_set(key, collection, ttl=300)
+        cache_set(key, collection, ttl=settings.AGENCY_CACHE_INSTANCE_TTL)
     return collection
 
 
