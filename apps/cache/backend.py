@@ -191,7 +191,7 @@ class TwoLevelCache(CoherenceMixin):
         value = self._get(key)
         return default if value is MISSING else value
 
-    def _get(self, key: str, *, fill_l1: bool = True) -> Any:
+    def _get(self, key: str) -> Any:
         # Hot path, inlined: L1 is usable while subscribed (see l1_usable) in this very process.
         use_l1 = self._healthy or self.l1_usable()  # _healthy is reset in a forked child
         if use_l1:
@@ -217,7 +217,7 @@ class TwoLevelCache(CoherenceMixin):
             return MISSING
         self.l2_hits += 1
         value = self.decode(raw)
-        if use_l1 and fill_l1:
+        if use_l1:
             self.local.set(key, self._l1_form(value, raw), ttl=None, generation=generation)
         return value
 
