@@ -159,7 +159,8 @@ class Embedding(BaseModel):
     (see migration 0001); hybrid search reads it with raw SQL.
     """
 
-    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="embeddings")
+    # No index of its own: the unique (collection, entity_type, entity_id) btree serves it.
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="embeddings", db_index=False)
     entity_type = models.CharField(max_length=64)
     entity_id = models.CharField(max_length=255)
     vector = VectorField()

@@ -6,11 +6,13 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.embeddings import serializers as s
 from apps.embeddings.models import Collection, Embedding
+from apps.embeddings.parsers import VectorJSONParser
 from apps.embeddings.selectors.search import embedding_search, embedding_search_batch, search_params_parse
 from apps.embeddings.services.collections import (
     collection_create,
@@ -21,6 +23,9 @@ from apps.embeddings.services.collections import (
 )
 from apps.embeddings.services.indexes import index_report
 from apps.embeddings.services.ingest import embeddings_delete, embeddings_upsert
+
+# Vectors parsed straight into numpy (see parsers.py); forms for the browsable API's raw-data tab.
+VECTOR_PARSERS = [VectorJSONParser, FormParser, MultiPartParser]
 
 
 class CollectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
@@ -65,7 +70,7 @@ class CollectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
 
     @extend_schema(request=s.IngestRequestSerializer, responses={200: s.IngestResponseSerializer},
                    summary="Upsert a batch of embeddings (all or nothing); GET lists them without vectors")
-    @action(detail=True, methods=["get", "post"], url_path="embeddings")
+    @action(detail=True, methods=["get", "post"], url_path="embeddings", parser_classes=VECTOR_PARSERS)
     def embeddings(self, request: Request, name: str | None = None) -> Response:
         collection = self.get_object()
         if request.method == "GET":
@@ -93,7 +98,7 @@ class CollectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
 
     @extend_schema(request=s.SearchRequestSerializer, responses={200: s.SearchResponseSerializer},
                    summary="k nearest neighbours, filtered / hybrid / more-like-this; reports the plan")
-    @action(detail=True, methods=["post"], url_path="search")
+    @action(detail=True, methods=["post"], url_path="search", parser_classes=VECTOR_PARSERS)
     def search(self, request: Request, name: str | None = None) -> Response:
         collection = self.get_object()
         params = search_params_parse(request.data, collection=collection)
@@ -101,7 +106,7 @@ class CollectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
 
     @extend_schema(request=s.BatchSearchRequestSerializer, responses={200: s.BatchSearchResponseSerializer},
                    summary="Many searches in one request")
-    @action(detail=True, methods=["post"], url_path="search/batch")
+    @action(detail=True, methods=["post"], url_path="search/batch", parser_classes=VECTOR_PARSERS)
     def search_batch(self, request: Request, name: str | None = None) -> Response:
         collection = self.get_object()
         queries = request.data.get("queries") if isinstance(request.data, dict) else None

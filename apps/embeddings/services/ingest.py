@@ -6,16 +6,16 @@ batch into a session-local temp table (`ON COMMIT DELETE ROWS`), then
 inserted rows with `xmax = 0`. Rows whose vector, content and metadata are unchanged are not
 rewritten (no dead tuple, no new index entry) and are reported as `unchanged`.
 
-Fresh rows (the bulk-load case) take a faster path: when none of the batch's keys exists yet —
-checked with one index probe per key — the batch is COPYed straight into the table (all
-"inserted"); a concurrent writer that slips in between is caught by the unique index, and the
-batch then goes the staging way. Either way the binary COPY stream is built by `copy_stream` (the
-vectors converted as one matrix, streamed in chunks), not field by field through psycopg's dumpers.
+Fresh rows (the bulk-load case) take a faster path: when none of a spread sample of the batch's
+keys exists yet, the batch is COPYed straight into the table (all "inserted"); a key that does
+exist (outside the sample, or written concurrently) is caught by the unique index, that attempt
+is rolled back to its savepoint, and the batch goes the staging way. Either way the binary COPY
+stream is built by `copy_stream` (the vectors converted as one matrix, streamed in chunks), not
+field by field through psycopg's dumpers.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import math
@@ -28,7 +28,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import orjson
 import psycopg
+import pybase64
 from django.db import connection, transaction
 
 from apps.common.errors import PayloadTooLarge, ValidationFailed
@@ -63,7 +65,7 @@ class Batch:
     entity_ids: list[str]
     vectors: np.ndarray
     contents: list[str | None]
-    metadatas: list[str]  # serialized once, during validation
+    metadatas: list[bytes]  # JSON, serialized once, during validation
 
     def __len__(self) -> int:
         return len(self.entity_ids)
@@ -92,6 +94,8 @@ def _vector_error(vec: Any, collection: Collection, path: str) -> tuple[str | No
         arr = vec
     elif isinstance(vec, list | tuple):
         arr = np.asarray(vec) if vec else np.zeros(0)
+        if arr.dtype.kind in "biuf" and bool in set(map(type, vec)):  # numpy would take true as 1
+            arr = np.asarray(vec, dtype=object)  # the per-element check below names it
     else:
         return f"{path}: expected a list of numbers", None
     if arr.ndim != 1:
@@ -118,10 +122,12 @@ def _vector_error(vec: Any, collection: Collection, path: str) -> tuple[str | No
 
 
 def _from_b64(value: Any, dim: int, path: str, errors: list[str]) -> np.ndarray | None:
-    """`vector_b64`: base64 of little-endian float32 (4 bytes per dimension); JSON floats cost ~5x more
-    to parse than the whole write."""
+    """`vector_b64`: base64 of little-endian float32 (4 bytes per dimension), the bulk format.
+
+    pybase64 (SIMD): 0.7 us per 768-dimension row, where the standard library's validating
+    decoder took 15 us, a fifth of a 1,000-row request (measured here)."""
     try:
-        raw = base64.b64decode(value, validate=True) if isinstance(value, str) else None
+        raw = pybase64.b64decode(value, validate=True) if isinstance(value, str) else None
     except (binascii.Error, ValueError):
         raw = None
     if raw is None:
@@ -135,6 +141,21 @@ def _from_b64(value: Any, dim: int, path: str, errors: list[str]) -> np.ndarray 
 
 _ITEM_FIELDS = frozenset({"entity_type", "entity_id", "vector", "vector_b64", "content", "metadata"})
 _dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
+def _metadata_json(metadata: dict) -> bytes:
+    """Metadata as JSON text for the jsonb column: orjson (~0.3 us), the standard library's rules.
+
+    orjson writes NaN and infinity as null and refuses non-string keys and integers past 64
+    bits; the standard library refuses the first (allow_nan=False: ValueError, the item's
+    error) and accepts the others, so any output with a null, and anything orjson refuses,
+    is left to it.
+    """
+    try:
+        out = orjson.dumps(metadata)
+    except TypeError:
+        return _dumps(metadata).encode()
+    return _dumps(metadata).encode() if b"null" in out else out
 
 
 def embeddings_validate(*, collection: Collection, items: Any, root: str = "items") -> Batch:
@@ -178,17 +199,17 @@ def embeddings_validate(*, collection: Collection, items: Any, root: str = "item
                 else:
                     batch.vectors[i] = row
             metadata = item.get("metadata")
-            meta_json = "{}"
+            meta_json = b"{}"
             if metadata is None:
                 pass
             elif not isinstance(metadata, dict):
                 errors.append(f"{path}.metadata: expected an object")
             else:
                 try:
-                    meta_json = _dumps(metadata)
+                    meta_json = _metadata_json(metadata)
                 except (TypeError, ValueError) as exc:
                     errors.append(f"{path}.metadata: not valid JSON ({exc})")
-                if "\\u0000" in meta_json:
+                if b"\\u0000" in meta_json:
                     errors.append(f"{path}.metadata: NUL characters are not allowed")
             if et is not None and eid is not None:
                 first = seen.setdefault((et, eid), i)
@@ -271,7 +292,7 @@ def copy_stream(batch: Batch, *, collection_id: uuid.UUID | None, now: datetime,
         et = batch.entity_types[i].encode()
         eid = batch.entity_ids[i].encode()
         content = batch.contents[i]
-        meta = b"\x01" + batch.metadatas[i].encode()
+        meta = b"\x01" + batch.metadatas[i]
         if collection_id is not None:
             add((head, uuid_len, id_bytes[16 * i:16 * i + 16], collection))
         else:
@@ -305,11 +326,24 @@ _COLUMNS = ["id", "collection_id", "entity_type", "entity_id", "vector", "conten
 _STAGING_COLUMNS = ["entity_type", "entity_id", "vector", "content", "metadata"]
 
 
+_PROBE_KEYS = 16
+
+
 def _any_exists(cur, collection: Collection, batch: Batch) -> bool:
+    """Whether some of the batch's keys (a spread sample of them) exist already.
+
+    Only a guess at which path is faster, so a sample: the unique index is what keeps the direct
+    COPY right, and a collision there costs one rolled-back attempt. Probing every key of a
+    1,000-row batch took 3-10 ms of a request that writes in about 30.
+    """
+    step = max(1, len(batch) // _PROBE_KEYS)
+    # One unique-index probe per key (a scalar subquery is never turned into a join): as a join,
+    # a collection whose statistics say it is empty was hashed whole, every batch (measured: the
+    # probe grew by 1 ms per 1,000 rows loaded).
     cur.execute(
-        "SELECT EXISTS (SELECT 1 FROM unnest(%s::text[], %s::text[]) k(t, i) JOIN embeddings_embedding e "
-        "ON e.collection_id = %s AND e.entity_type = k.t AND e.entity_id = k.i)",
-        [batch.entity_types, batch.entity_ids, collection.pk],
+        "SELECT EXISTS (SELECT 1 FROM unnest(%s::text[], %s::text[]) k(t, i) WHERE (SELECT true FROM "
+        "embeddings_embedding e WHERE e.collection_id = %s AND e.entity_type = k.t AND e.entity_id = k.i))",
+        [batch.entity_types[::step], batch.entity_ids[::step], collection.pk],
     )
     return cur.fetchone()[0]
 

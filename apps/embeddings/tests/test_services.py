@@ -240,6 +240,20 @@ def test_direct_copy_path_backs_off_on_a_key_collision():
         "inserted": 2, "updated": 1, "unchanged": 0}
 
 
+def test_existing_key_outside_the_probe_sample_is_still_an_update():
+    """The existence probe samples keys; a key it skipped collides in the direct COPY, which backs off."""
+    from apps.embeddings.services.ingest import _PROBE_KEYS
+
+    col = make(dim=4)
+    n = _PROBE_KEYS * 4
+    rows = np.arange(1, 4 * n + 1, dtype=np.float32).reshape(n, 4)
+    embeddings_upsert(collection=col, items=items_from(rows[1:2], start=1))  # item 1: not in the sample
+    result = embeddings_upsert(collection=col, items=items_from(rows + 1))
+    assert result.as_dict() == {"inserted": n - 1, "updated": 1, "unchanged": 0}
+    assert Embedding.objects.filter(collection=col).count() == n
+    assert Embedding.objects.get(collection=col, entity_id="1").vector.tolist() == (rows[1] + 1).tolist()
+
+
 def test_numpy_rows_are_checked_in_bulk_and_still_named():
     col = make(dim=4)
     rows = np.ones((6, 4), dtype=np.float32)
