@@ -15,8 +15,8 @@ binary, only not prepared.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+import weakref
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -52,23 +52,46 @@ def _cursor_class(alias: str, vendor: str) -> type[psycopg.Cursor]:
     return found
 
 
-@contextmanager
-def hot_cursor(using: str = "default") -> Iterator[psycopg.Cursor]:
+class hot_cursor:  # noqa: N801 (used like the function it replaced: `with hot_cursor() as cur`)
     """A psycopg cursor (server-side binding, binary rows) on Django's connection `using`.
 
     It joins whatever transaction Django has open on that connection; errors surface as
-    django.db exceptions, as they do from `connection.cursor()`.
+    django.db exceptions, as they do from `connection.cursor()`. The cursor is kept per database
+    connection and handed out again (a nested `hot_cursor` gets one of its own): making and
+    closing one took ~15 us, a tenth of a selective vector search.
     """
-    wrapper = connections[using]
-    wrapper.ensure_connection()
-    wrapper.validate_no_broken_transaction()
-    with wrapper.wrap_database_errors:
-        cur = _cursor_class(using, wrapper.vendor)(wrapper.connection)
-        cur.format = Format.BINARY
-        try:
-            yield cur
-        finally:
-            cur.close()
+
+    __slots__ = ("using", "_wrapper", "_conn", "_cur", "_errors")
+
+    def __init__(self, using: str = "default", *, wrapper: Any = None) -> None:
+        self.using = using
+        self._wrapper = wrapper  # Django's connection wrapper, when the caller has it at hand
+
+    def __enter__(self) -> psycopg.Cursor:
+        wrapper = self._wrapper or connections[self.using]
+        wrapper.ensure_connection()
+        wrapper.validate_no_broken_transaction()
+        conn = wrapper.connection
+        cur = _idle.pop(conn, None)  # taken, so a nested hot_cursor cannot get the same one
+        if cur is None or cur.closed:
+            cur = _cursor_class(self.using, wrapper.vendor)(conn)
+            cur.format = Format.BINARY
+        self._conn, self._cur = conn, cur
+        self._errors = wrapper.wrap_database_errors
+        self._errors.__enter__()
+        return cur
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        _idle[self._conn] = self._cur
+        self._errors.__exit__(exc_type, exc, tb)  # re-raises a database error as django.db's
+
+
+_idle: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # psycopg connection -> its idle hot cursor
+
+
+def forget_idle_cursor(conn: psycopg.Connection) -> None:
+    """Drop the connection's kept cursor (after registering adapters: a cursor copies them when made)."""
+    _idle.pop(conn, None)
 
 
 def fetch_prepared(sql: str, params: Sequence[Any] | Mapping[str, Any], using: str = "default") -> list[tuple]:

@@ -10,26 +10,23 @@ reads numpy arrays as well as text, so Django's own queries are unaffected).
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-import psycopg
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from pgvector.psycopg.vector import register_vector_info
 from psycopg.types import TypeInfo
 
-from apps.common.db import hot_cursor
+from apps.common.db import forget_idle_cursor, hot_cursor
 
 _registered: weakref.WeakSet = weakref.WeakSet()
 
 
-@contextmanager
-def vector_cursor() -> Iterator[psycopg.Cursor]:
+def vector_cursor() -> hot_cursor:
     """A server-side-binding psycopg cursor on Django's connection, with numpy -> vector dumpers."""
-    connection.ensure_connection()
-    raw = connection.connection
-    if raw not in _registered:  # before the cursor is made: a cursor copies the connection's adapters
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    wrapper.ensure_connection()
+    raw = wrapper.connection
+    if raw not in _registered:
         register_vector_info(raw, TypeInfo.fetch(raw, "vector"))
         _registered.add(raw)
-    with hot_cursor() as cur:
-        yield cur
+        forget_idle_cursor(raw)  # a cursor made before has no vector adapters
+    return hot_cursor(wrapper=wrapper)

@@ -213,12 +213,23 @@ def filter_compile(spec: Any, *, root: str = "filter", max_depth: int = MAX_DEPT
     A JSON filter is compiled once and memoised (searches repeat the same few filters, and the
     API compiles each twice: to validate the request, then to search).
     """
-    try:
-        key = json.dumps(spec, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError):  # not JSON (a datetime from a Python caller, say): no memo
+    key = filter_key(spec)
+    if not key.startswith("json:"):  # not JSON (a datetime from a Python caller, say): no memo
         return _compile(spec, root, max_depth, max_nodes)
-    sql, params = _compile_json(key, root, max_depth, max_nodes)
+    sql, params = _compile_json(key[5:], root, max_depth, max_nodes)
     return sql, list(params)
+
+
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode  # built once: json.dumps with
+# arguments builds an encoder per call, which was most of a filter's memo lookup
+
+
+def filter_key(spec: Any) -> str:
+    """A hashable stand-in for a filter (its compact JSON), for memo keys."""
+    try:
+        return "json:" + _encode(spec)
+    except (TypeError, ValueError):
+        return "repr:" + repr(spec)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -53,7 +53,7 @@ class Plan:
             "estimate": None if self.estimated_rows is None else ("exact" if self.estimate_exact else "lower_bound"),
             "exact_threshold": self.threshold,
             "index": self.index,
-            "settings": self.settings,
+            "settings": dict(self.settings),  # a copy: plans are memoised and shared
         }
         if self.candidates:
             out["candidates"] = self.candidates
@@ -62,12 +62,22 @@ class Plan:
         return out
 
 
-_counts: dict[str, tuple[float, int]] = {}
-_plans: dict[tuple, tuple[float, Plan]] = {}
 _MAX_MEMO = 4096
+_memos: list[dict] = []
 
 
-def _memoised(store: dict, key: Any, compute: Callable[[], T]) -> T:
+def memo_store() -> dict:
+    """A new memo for `memoised`, emptied whenever an AGENCY_EMBEDDINGS setting changes."""
+    store: dict = {}
+    _memos.append(store)
+    return store
+
+
+_counts: dict[str, tuple[float, int]] = memo_store()
+_plans: dict[tuple, tuple[float, Plan]] = memo_store()
+
+
+def memoised(store: dict, key: Any, compute: Callable[[], T]) -> T:
     """`compute()`, kept in `store` for AGENCY_EMBEDDINGS_PLAN_CACHE_SECONDS (0 turns memoising off)."""
     ttl = settings.AGENCY_EMBEDDINGS_PLAN_CACHE_SECONDS
     if ttl <= 0:
@@ -98,7 +108,7 @@ def filtered_count(collection: Collection, where: str, where_params: list, limit
             )
             return cur.fetchone()[0]
 
-    return _memoised(_counts, f"{collection.pk}:{where}:{where_params!r}:{limit}", count)
+    return memoised(_counts, f"{collection.pk}:{where}:{where_params!r}:{limit}", count)
 
 
 def _index_settings(collection: Collection, *, k: int, ef_search: int | None, probes: int | None,
@@ -135,13 +145,13 @@ def plan_search(collection: Collection, *, k: int, exact: bool, filtered: bool, 
         return plan()  # no count behind it: nothing worth keeping
     key = (collection.pk, collection.index_name, collection.index_status, collection.binary_index, k, where,
            repr(where_params), ef_search, probes)
-    return copy.copy(_memoised(_plans, key, plan))
+    return copy.copy(memoised(_plans, key, plan))
 
 
 def _clear_memos(setting: str, **kwargs: Any) -> None:
     if setting.startswith("AGENCY_EMBEDDINGS"):
-        _plans.clear()
-        _counts.clear()
+        for store in _memos:
+            store.clear()
 
 
 setting_changed.connect(_clear_memos, dispatch_uid="apps.embeddings.planner.clear_memos")
