@@ -102,9 +102,9 @@ class WsgiClient:
     """
 
     def __init__(self, token: str) -> None:
-        from django.core.handlers.wsgi import WSGIHandler
+        from agency.wsgi import application  # what gunicorn serves, prepared the same way
 
-        self.handler = WSGIHandler()
+        self.handler = application
         self.token = token
 
     def request(self, method: str, path: str, body: bytes | str = b"") -> tuple[float, int, bytes]:

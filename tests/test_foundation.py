@@ -97,3 +97,20 @@ def test_admin_index_shows_the_platform_dashboard(client, operator):
     assert response.status_code == 200
     assert b"agency-dashboard" in response.content
     assert b"Platform status" in response.content
+
+
+def test_the_wsgi_application_loads_its_views_and_freezes_the_startup_heap():
+    """What gunicorn serves: URLconf imported at startup, and that heap out of the collector's walks."""
+    import gc
+    import io
+    import sys
+
+    from agency.wsgi import application
+
+    assert "apps.embeddings.views" in sys.modules and gc.get_freeze_count() > 1000
+    status = []
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/api/v1/me/", "SERVER_NAME": "localhost",
+               "SERVER_PORT": "80", "wsgi.input": io.BytesIO(), "wsgi.url_scheme": "http", "HTTP_HOST": "localhost"}
+    response = application(environ, lambda s, headers, exc_info=None: status.append(s))
+    response.close()
+    assert status[0].startswith("401")
