@@ -15,7 +15,6 @@ binary, only not prepared.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -56,12 +55,12 @@ class hot_cursor:  # noqa: N801 (used like the function it replaced: `with hot_c
     """A psycopg cursor (server-side binding, binary rows) on Django's connection `using`.
 
     It joins whatever transaction Django has open on that connection; errors surface as
-    django.db exceptions, as they do from `connection.cursor()`. The cursor is kept per database
-    connection and handed out again (a nested `hot_cursor` gets one of its own): making and
-    closing one took ~15 us, a tenth of a selective vector search.
+    django.db exceptions, as they do from `connection.cursor()`. The cursor is kept on Django's
+    connection wrapper (one per thread) and handed out again, a nested `hot_cursor` getting one of
+    its own: making and closing one took ~15 us, a tenth of a selective vector search.
     """
 
-    __slots__ = ("using", "_wrapper", "_conn", "_cur", "_errors")
+    __slots__ = ("using", "_wrapper", "_cur", "_errors")
 
     def __init__(self, using: str = "default", *, wrapper: Any = None) -> None:
         self.using = using
@@ -71,27 +70,26 @@ class hot_cursor:  # noqa: N801 (used like the function it replaced: `with hot_c
         wrapper = self._wrapper or connections[self.using]
         wrapper.ensure_connection()
         wrapper.validate_no_broken_transaction()
-        conn = wrapper.connection
-        cur = _idle.pop(conn, None)  # taken, so a nested hot_cursor cannot get the same one
-        if cur is None or cur.closed:
-            cur = _cursor_class(self.using, wrapper.vendor)(conn)
+        cur = wrapper.__dict__.pop(_IDLE, None)  # taken, so a nested hot_cursor cannot get the same one
+        if cur is None or cur.closed or cur.connection is not wrapper.connection:
+            cur = _cursor_class(self.using, wrapper.vendor)(wrapper.connection)
             cur.format = Format.BINARY
-        self._conn, self._cur = conn, cur
+        self._wrapper, self._cur = wrapper, cur
         self._errors = wrapper.wrap_database_errors
         self._errors.__enter__()
         return cur
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        _idle[self._conn] = self._cur
+        setattr(self._wrapper, _IDLE, self._cur)
         self._errors.__exit__(exc_type, exc, tb)  # re-raises a database error as django.db's
 
 
-_idle: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # psycopg connection -> its idle hot cursor
+_IDLE = "_agency_idle_hot_cursor"
 
 
-def forget_idle_cursor(conn: psycopg.Connection) -> None:
-    """Drop the connection's kept cursor (after registering adapters: a cursor copies them when made)."""
-    _idle.pop(conn, None)
+def forget_idle_cursor(wrapper: Any) -> None:
+    """Drop the kept cursor (after registering adapters on the connection: a cursor copies them when made)."""
+    wrapper.__dict__.pop(_IDLE, None)
 
 
 def fetch_prepared(sql: str, params: Sequence[Any] | Mapping[str, Any], using: str = "default") -> list[tuple]:

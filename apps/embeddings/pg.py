@@ -28,5 +28,5 @@ def vector_cursor() -> hot_cursor:
     if raw not in _registered:
         register_vector_info(raw, TypeInfo.fetch(raw, "vector"))
         _registered.add(raw)
-        forget_idle_cursor(raw)  # a cursor made before has no vector adapters
+        forget_idle_cursor(wrapper)  # a cursor made before has no vector adapters
     return hot_cursor(wrapper=wrapper)

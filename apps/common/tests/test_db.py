@@ -47,3 +47,36 @@ def test_it_joins_the_orm_transaction_and_raises_django_errors():
         fetch_prepared("UPDATE tasks_task SET priority = 7 WHERE id = %(id)s RETURNING id", {"id": task.pk})
         assert Task.objects.get(pk=task.pk).priority == 7  # the ORM sees it in the same transaction
     assert fetch_prepared(_SQL, {"id": uuid.uuid4()}) == []
+
+
+def test_the_cursor_is_reused_and_a_nested_one_is_separate():
+    from apps.common.db import hot_cursor
+
+    with hot_cursor() as first:
+        first.execute("SELECT 1")
+        with hot_cursor() as nested:
+            assert nested is not first
+            nested.execute("SELECT 2")
+            assert nested.fetchone() == (2,)
+        assert first.fetchone() == (1,)  # the nested statement did not clobber this result
+    with hot_cursor() as again:
+        assert again in (first, nested)
+        again.execute("SELECT 3")
+        assert again.fetchone() == (3,)
+
+
+@pytest.mark.django_db(transaction=True)  # closes the connection: not inside a test transaction
+def test_a_new_connection_gets_a_new_cursor_and_vector_adapters_reach_it():
+    import numpy as np
+
+    from apps.common.db import hot_cursor
+    from apps.embeddings.pg import vector_cursor
+
+    with hot_cursor() as before:
+        before.execute("SELECT 1")
+    connection.close()
+    with hot_cursor() as plain:  # made on the new connection, before pgvector's adapters
+        assert plain is not before and plain.connection is connection.connection
+    with vector_cursor() as cur:  # registering the adapters drops the kept cursor
+        cur.execute("SELECT %s::vector::text", [np.array([1.5, 2.0], dtype=np.float32)])
+        assert cur.fetchone() == ("[1.5,2]",)
