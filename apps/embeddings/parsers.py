@@ -14,6 +14,7 @@ usual validation checks them element by element and names the bad one.
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
 
@@ -72,7 +73,7 @@ def loads(body: bytes) -> Any:
             _local.parser = simdjson.Parser()
             doc = _local.parser.parse(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ParseError(f"JSON parse error - {exc}") from None
+        raise ParseError(f"JSON parse error - {_reason(exc)}") from None
     if not isinstance(doc, simdjson.Object):
         return _plain(doc)
     vectors: list[tuple[dict, simdjson.Array]] = []
@@ -93,6 +94,13 @@ def loads(body: bytes) -> Any:
     for holder, array in vectors:
         holder["vector"] = _numbers(array) if flat else array.as_list()
     return data
+
+
+def _reason(exc: Exception) -> str:
+    """simdjson's message without its error code and boilerplate ("TAPE_ERROR: ... fatal ...")."""
+    text = str(exc).replace(" This is a fatal and unrecoverable error.", "").strip()
+    found = re.search(r"\b[A-Z][A-Z0-9_]+: (.+)", text)
+    return found.group(1) if found else text
 
 
 def _numbers(array: simdjson.Array) -> Any:

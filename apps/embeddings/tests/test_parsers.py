@@ -40,10 +40,16 @@ def test_a_vector_that_is_not_all_numbers_stays_a_list():
     assert loads(b'{"items": [{"vector": [1, true, "x", null]}]}') == {"items": [{"vector": [1, True, "x", None]}]}
 
 
-@pytest.mark.parametrize("body", [b'{"a": NaN}', b'{"a": 1,}', b"", b"\xff", b'{"vector": [1e400]}'])
-def test_malformed_json_is_a_parse_error(body):
-    with pytest.raises(ParseError):
+@pytest.mark.parametrize(("body", "reason"), [
+    (b'{"a": NaN}', "improper structure"), (b'{"a": 1,}', "improper structure"), (b"", "no JSON found"),
+    (b"\xff", "not valid UTF-8"), (b'{"vector": [1e400]}', "Problem while parsing a number"),
+])
+def test_malformed_json_is_a_parse_error_that_says_why(body, reason):
+    with pytest.raises(ParseError) as err:
         loads(body)
+    message = str(err.value.detail)
+    assert message.startswith("JSON parse error - ") and reason in message
+    assert "_ERROR" not in message and "fatal" not in message
 
 
 def test_the_parser_survives_a_document_left_alive():
