@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
-from apps.cache.services import cache_delete, cache_get, cache_set, instances_invalidate
+from apps.cache.services import cache_delete, cache_delete_many, cache_get, cache_set, instance_key
 from apps.common.errors import Conflict, NotFound
 from apps.embeddings.models import Collection, Embedding, IndexStatus, IndexType
 from apps.embeddings.services.indexes import collection_index_build, collection_indexes_drop
@@ -23,6 +23,15 @@ def collection_name_key(tenant: str, name: str) -> str:
 def collection_name_invalidate(collection: Collection) -> None:
     """Drop the by-name cache entry once the surrounding transaction commits (signals call this too)."""
     cache_delete(collection_name_key(collection.tenant, collection.name))  # on commit, every process's L1 too
+
+
+def collection_cache_invalidate(collection: Collection) -> None:
+    """Drop both cached forms of a collection (by id, by name) on commit, in one Redis call.
+
+    For writes without signals (queryset updates of the index status).
+    """
+    cache_delete_many([instance_key(Collection, collection.pk),
+                       collection_name_key(collection.tenant, collection.name)])
 
 
 def collection_get(*, name: str, tenant: str = "default") -> Collection:
@@ -112,8 +121,7 @@ def collection_index_rebuild(*, collection: Collection, sync: bool | None = None
     from apps.embeddings.tasks import collection_index_build_task
 
     Collection.objects.filter(pk=collection.pk).update(index_status=IndexStatus.PENDING)
-    instances_invalidate(Collection, [collection.pk])
-    collection_name_invalidate(collection)
+    collection_cache_invalidate(collection)
     if sync is None:
         sync = Embedding.objects.filter(collection=collection).count() <= settings.AGENCY_EMBEDDINGS_SYNC_BUILD_ROWS
     if sync:

@@ -18,7 +18,6 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from apps.cache.services import instances_invalidate
 from apps.embeddings.models import METRIC_SQL, Collection, IndexStatus, IndexType
 
 log = logging.getLogger(__name__)
@@ -39,10 +38,9 @@ def _set_status(collection: Collection, status: str, error: str = "") -> None:
     Collection.objects.filter(pk=collection.pk).update(**fields)
     for key, value in fields.items():
         setattr(collection, key, value)
-    instances_invalidate(Collection, [collection.pk])
-    from apps.embeddings.services.collections import collection_name_invalidate
+    from apps.embeddings.services.collections import collection_cache_invalidate
 
-    collection_name_invalidate(collection)
+    collection_cache_invalidate(collection)
 
 
 def index_ddl(collection: Collection, *, concurrently: bool = True) -> str:

@@ -249,3 +249,37 @@ def test_filtered_plans_are_memoised_as_copies_and_a_settings_change_replans(fil
     settings.AGENCY_EMBEDDINGS_EXACT_THRESHOLD = 5000  # now the ~200 matching rows are searched exactly
     assert plan_search(col, k=10, exact=False, filtered=True, where=where, where_params=params).strategy == \
         "exact_filtered"
+
+
+def test_memoised_statements_follow_the_collection_and_the_settings(filtered_collection, settings,
+                                                                     django_capture_on_commit_callbacks):
+    """A search's statement is memoised per shape; an index change or a settings change never serves a stale one."""
+    from apps.embeddings.selectors.search import search_statement
+    from apps.embeddings.services.collections import collection_update
+
+    col, vecs, _, _ = filtered_collection
+    settings.AGENCY_EMBEDDINGS_EXACT_THRESHOLD = 150
+    q = vecs[1].astype(np.float64)
+    params = SearchParams(vector=q, k=10)
+    first = search_statement(col, params, 10)
+    assert search_statement(col, params, 10) is first  # memoised
+    assert search_statement(col, SearchParams(vector=q, k=10, include={"metadata"}), 10).sql != first.sql
+    old_index = col.index_name
+    res = embedding_search(collection=col, params=params)
+    assert res["plan"]["index"] == old_index
+    res["plan"]["settings"]["hnsw.ef_search"] = 1  # a caller's copy: the memoised plan is untouched
+    assert first.plan.settings["hnsw.ef_search"] == 40
+
+    with django_capture_on_commit_callbacks(execute=True):
+        col = collection_update(collection=col, m=8)  # a new index, built on commit
+    assert col.index_status == "pending" and col.index_name != old_index
+    assert embedding_search(collection=col, params=params)["plan"]["strategy"] == "exact"  # not built yet
+    col.refresh_from_db()  # built now
+    res = embedding_search(collection=col, params=params)
+    assert res["plan"]["index"] == col.index_name and res["plan"]["strategy"] == "hnsw"
+    assert len(res["results"]) == 10
+
+    settings.AGENCY_EMBEDDINGS_EF_SEARCH = 64  # any AGENCY_EMBEDDINGS setting clears the memo
+    assert search_statement(col, params, 10).plan.settings["hnsw.ef_search"] == 64
+    settings.AGENCY_EMBEDDINGS_PLAN_CACHE_SECONDS = 0  # memo off: built each time
+    assert search_statement(col, params, 10) is not search_statement(col, params, 10)

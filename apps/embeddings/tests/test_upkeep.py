@@ -169,3 +169,20 @@ def test_admin_pages(client, operator):
     assert r.status_code == 302
     col.refresh_from_db()
     assert col.index_status == IndexStatus.PENDING  # rebuild scheduled after commit
+
+
+@pytest.mark.django_db(transaction=True)  # invalidations run at once, as outside any request transaction
+def test_an_index_status_change_reaches_both_cached_forms_of_the_collection():
+    """Status updates are queryset updates (no signals): the by-id and by-name cache entries are both dropped."""
+    from apps.cache.services import instance_get
+    from apps.embeddings.services.collections import collection_delete, collection_get
+    from apps.embeddings.services.indexes import _set_status
+
+    col = collection_create(name="cached", dimension=4)
+    collection_index_build(collection_id=col.pk)
+    assert collection_get(name="cached").index_status == IndexStatus.READY  # now cached by name
+    assert instance_get(Collection, col.pk).index_status == IndexStatus.READY  # and by id
+    _set_status(col, IndexStatus.FAILED, "disk full")
+    assert collection_get(name="cached").index_status == IndexStatus.FAILED
+    assert instance_get(Collection, col.pk).index_error == "disk full"
+    collection_delete(collection=col)  # drops its index too (a schema object the test flush would keep)
