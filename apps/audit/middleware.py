@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from auditlog.middleware import AuditlogMiddleware
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
 
 from apps.audit.services import access_log_buffer
 
@@ -22,31 +22,37 @@ class AccessLogMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not settings.AGENCY_ACCESS_LOG_ENABLED or not request.path.startswith(self.prefixes):
             return self.get_response(request)
+        started_at = time.time()
         started = time.perf_counter()
         response = self.get_response(request)
-        user = getattr(request, "user", None)
-        # DRF authenticates inside the view: its user is on the wrapped request it leaves behind.
-        drf_user = getattr(getattr(response, "renderer_context", {}).get("request"), "user", None)
-        user = drf_user if drf_user is not None else user
-        authenticated = bool(user is not None and user.is_authenticated)
-        entry = {
-            "timestamp": timezone.now().isoformat(),
-            "user_id": user.pk if authenticated else None,
-            "username": user.get_username() if authenticated else "",
-            "method": request.method,
-            "path": request.path[:500],
-            "status_code": response.status_code,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-            "remote_addr": request.META.get("REMOTE_ADDR") or None,
-            "request_id": request.headers.get("X-Request-ID", "")[:64],
-        }
+        duration_ms = round((time.perf_counter() - started) * 1000, 3)
         # Pushed when the server closes the response, i.e. after the body went to the client: the
-        # Redis round trip leaves the client-visible latency but still runs in this worker, before
-        # it takes the next request (same durability as pushing here). The WSGI/ASGI handlers and
-        # the test Client always call close(); close() swallows a closer's error, and
-        # access_log_buffer never raises for a Redis outage anyway.
-        response._resource_closers.append(lambda: access_log_buffer(entry))
+        # entry is built and the Redis round trip made outside the client-visible latency, but still
+        # in this worker, before it takes the next request (same durability as pushing here). The
+        # WSGI/ASGI handlers and the test Client always call close(); close() swallows a closer's
+        # error, and access_log_buffer never raises for a Redis outage anyway.
+        response._resource_closers.append(
+            lambda: access_log_buffer(_entry(request, response, started_at, duration_ms)))
         return response
+
+
+def _entry(request: HttpRequest, response: HttpResponse, started_at: float, duration_ms: float) -> dict:
+    user = getattr(request, "user", None)
+    # DRF authenticates inside the view: its user is on the wrapped request it leaves behind.
+    drf_user = getattr(getattr(response, "renderer_context", {}).get("request"), "user", None)
+    user = drf_user if drf_user is not None else user
+    authenticated = bool(user is not None and user.is_authenticated)
+    return {
+        "timestamp": datetime.fromtimestamp(started_at, tz=UTC).isoformat(),
+        "user_id": user.pk if authenticated else None,
+        "username": user.get_username() if authenticated else "",
+        "method": request.method,
+        "path": request.path[:500],
+        "status_code": response.status_code,
+        "duration_ms": duration_ms,
+        "remote_addr": request.META.get("REMOTE_ADDR") or None,
+        "request_id": request.headers.get("X-Request-ID", "")[:64],
+    }
 
 
 class AuditlogWritesMiddleware(AuditlogMiddleware):
