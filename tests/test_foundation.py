@@ -114,3 +114,17 @@ def test_the_wsgi_application_loads_its_views_and_freezes_the_startup_heap():
     response = application(environ, lambda s, headers, exc_info=None: status.append(s))
     response.close()
     assert status[0].startswith("401")
+
+
+def test_a_body_over_the_request_limit_is_413_before_it_is_read(api_client, settings):
+    """DRF reads the stream, which Django's own DATA_UPLOAD_MAX_MEMORY_SIZE check never sees."""
+    import json
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = json.dumps({"name": "x" * 2000, "dimension": 8})
+    r = api_client.generic("POST", "/api/v1/collections/", body, content_type="application/json")
+    assert r.status_code == 413
+    assert r.json()["error"]["code"] == "request_too_large" and "at most 1000 bytes" in r.json()["error"]["message"]
+    small = api_client.generic("POST", "/api/v1/collections/", json.dumps({"name": "ok", "dimension": 8}),
+                               content_type="application/json")
+    assert small.status_code == 201

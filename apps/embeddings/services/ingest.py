@@ -144,12 +144,13 @@ _dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 
 def _metadata_json(metadata: dict) -> bytes:
-    """Metadata as JSON text for the jsonb column: orjson (~0.3 us), the standard library's rules.
+    """Metadata as JSON text for the jsonb column: orjson (~0.3 us a row, 3 us with the standard library).
 
     orjson writes NaN and infinity as null and refuses non-string keys and integers past 64
     bits; the standard library refuses the first (allow_nan=False: ValueError, the item's
     error) and accepts the others, so any output with a null, and anything orjson refuses,
-    is left to it.
+    is left to it. From Python callers orjson also takes datetimes, UUIDs and dataclasses
+    (written as strings and objects), which the standard library refused.
     """
     try:
         out = orjson.dumps(metadata)
