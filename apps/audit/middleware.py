@@ -6,10 +6,12 @@ import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from auditlog.middleware import AuditlogMiddleware
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils.functional import SimpleLazyObject
 
 from apps.audit.services import access_log_buffer
 
@@ -68,6 +70,19 @@ class AuditlogWritesMiddleware(AuditlogMiddleware):
 
     SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
     READ_ONLY_POSTS = re.compile(r"^/api/v1/collections/[^/]+/search(?:/batch)?/$")
+
+    @staticmethod
+    def _get_actor(request: HttpRequest) -> SimpleLazyObject:
+        """The request's user as of the moment a LogEntry is saved, not as of this middleware.
+
+        DRF authenticates a token inside the view and only then sets `request.user`; resolved
+        here, before the view, every token-authenticated API write was logged without an actor.
+        """
+        def user() -> Any:
+            found = getattr(request, "user", None)
+            return found if found is not None and found.is_authenticated else None
+
+        return SimpleLazyObject(user)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.method in self.SAFE_METHODS or (

@@ -146,3 +146,17 @@ def test_access_log_line_is_pushed_when_the_response_is_closed(user):
     assert access_log_flush() == 1
     line = AccessLog.objects.get()
     assert (line.path, line.status_code, line.user_id, line.request_id) == ("/api/v1/me/", 200, user.pk, "req-1")
+
+
+def test_token_api_writes_are_attributed_to_the_service(api_client, user):
+    """Through the whole stack: DRF sets the token's user inside the view, after the middleware ran."""
+    from apps.agents.models import Agent
+
+    r = api_client.post("/api/v1/agents/", {"name": "attributed", "type": "worker"}, format="json")
+    assert r.status_code == 201, r.json()
+    entry = LogEntry.objects.get_for_object(Agent.objects.get(name="attributed")).get(action=LogEntry.Action.CREATE)
+    assert entry.actor == user
+    body = {"description": "changed", "version": r.json()["version"]}
+    r = api_client.patch(f"/api/v1/agents/{r.json()['id']}/", body, format="json")
+    assert r.status_code == 200, r.json()
+    assert LogEntry.objects.filter(action=LogEntry.Action.UPDATE, actor=user).count() == 1
