@@ -14,11 +14,11 @@ usual validation checks them element by element and names the bad one.
 
 from __future__ import annotations
 
-import re
 import threading
 from typing import Any
 
 import numpy as np
+import orjson
 import simdjson
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser
@@ -64,16 +64,23 @@ def _convert(obj: simdjson.Object, vectors: list[tuple[dict, simdjson.Array]]) -
     return out
 
 
+def _parse(body: bytes) -> Any:
+    try:
+        return _parser().parse(body)
+    except RuntimeError as exc:
+        if "re-use a parser" not in str(exc):
+            raise
+        # Proxies of an earlier document are still alive (an exception kept its frame): a new parser.
+        _local.parser = simdjson.Parser()
+        return _local.parser.parse(body)
+
+
 def loads(body: bytes) -> Any:
     """Parse a request body; `vector` values (top level or in `items` / `queries`) as float64 arrays."""
     try:
-        try:
-            doc = _parser().parse(body)
-        except RuntimeError:  # proxies of an earlier document still alive (an exception kept a frame)
-            _local.parser = simdjson.Parser()
-            doc = _local.parser.parse(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ParseError(f"JSON parse error - {_reason(exc)}") from None
+        doc = _parse(body)
+    except (ValueError, UnicodeDecodeError, RuntimeError):  # RuntimeError: too deep, among others
+        return _fallback(body)
     if not isinstance(doc, simdjson.Object):
         return _plain(doc)
     vectors: list[tuple[dict, simdjson.Array]] = []
@@ -96,11 +103,13 @@ def loads(body: bytes) -> Any:
     return data
 
 
-def _reason(exc: Exception) -> str:
-    """simdjson's message without its error code and boilerplate ("TAPE_ERROR: ... fatal ...")."""
-    text = str(exc).replace(" This is a fatal and unrecoverable error.", "").strip()
-    found = re.search(r"\b[A-Z][A-Z0-9_]+: (.+)", text)
-    return found.group(1) if found else text
+def _fallback(body: bytes) -> Any:
+    """A body simdjson refused, handed to orjson: simdjson's errors carry no position, orjson's say
+    where (line and column); and should orjson accept it, it is parsed, with vectors as lists."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as err:
+        raise ParseError(f"JSON parse error - {err}") from None
 
 
 def _numbers(array: simdjson.Array) -> Any:
