@@ -7,6 +7,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from apps.common.errors import error_body
+
 
 class RequestSizeLimitMiddleware:
     """413 for a body larger than DATA_UPLOAD_MAX_MEMORY_SIZE (AGENCY_MAX_REQUEST_BYTES), unread.
@@ -27,8 +29,7 @@ class RequestSizeLimitMiddleware:
             except ValueError:
                 length = 0
             if length > limit:
-                return JsonResponse({"error": {
-                    "code": "request_too_large",
-                    "message": f"request body: at most {limit} bytes (AGENCY_MAX_REQUEST_BYTES), got {length}",
-                    "details": None}}, status=413)
+                return JsonResponse(error_body(
+                    "request_too_large",
+                    f"request body: at most {limit} bytes (AGENCY_MAX_REQUEST_BYTES), got {length}"), status=413)
         return self.get_response(request)

@@ -13,7 +13,8 @@ AGENCY_EMBEDDINGS_EXACT_THRESHOLD = env.int("AGENCY_EMBEDDINGS_EXACT_THRESHOLD",
 # tuple visited by an iterative HNSW scan / cost of one dimension of an exact distance (measured here:
 # 10 us / 3.5 ns). 100K x 768, k=10: exact up to ~1,900 matching rows.
 AGENCY_EMBEDDINGS_EXACT_COST_RATIO = env.int("AGENCY_EMBEDDINGS_EXACT_COST_RATIO", default=2850)
-# How long the planner memoises (per process) the bounded row count of a (collection, filter); 0 = never.
+# How long a process memoises the bounded row count of a (collection, filter) and each search's planned
+# statement (apps.embeddings.selectors.search); 0 = never.
 AGENCY_EMBEDDINGS_PLAN_CACHE_SECONDS = env.int("AGENCY_EMBEDDINGS_PLAN_CACHE_SECONDS", default=60)
 # Default hnsw.ef_search (raised to k when k is larger).
 AGENCY_EMBEDDINGS_EF_SEARCH = env.int("AGENCY_EMBEDDINGS_EF_SEARCH", default=40)

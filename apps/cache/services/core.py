@@ -200,12 +200,13 @@ def instance_get(model: type[M], pk: Any) -> M:
         return model._default_manager.get(pk=pk)
     c = get_cache()
     obj = c.get_or_set(key, lambda: model._default_manager.get(pk=pk), ttl=settings.AGENCY_CACHE_INSTANCE_TTL,
-                       tags=[model_tag(model)], store_if=_cacheable)
+                       tags=[model_tag(model)], store_if=cacheable)
     c.record_access(key)
     return obj
 
 
-def _cacheable(obj: models.Model) -> bool:
+def cacheable(obj: models.Model) -> bool:
+    """Whether a row may be kept in the row cache: its model's `cacheable` property, else yes."""
     return getattr(obj, "cacheable", True)
 
 

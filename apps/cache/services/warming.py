@@ -11,7 +11,7 @@ from django.db import transaction
 
 from apps.cache.backend import ACCESS_KEY
 from apps.cache.models import WarmingRule
-from apps.cache.services.core import get_cache, model_tag
+from apps.cache.services.core import cacheable, get_cache, model_tag
 from apps.common.errors import ValidationFailed
 
 
@@ -74,7 +74,7 @@ def cache_warm(*, limit: int | None = None) -> dict[str, int]:
     for model, wanted in todo.items():
         for obj in model._default_manager.filter(pk__in=list(wanted)):
             key, ttl = wanted.pop(str(obj.pk))
-            if not getattr(obj, "cacheable", True):  # e.g. a task still in flight (see Task.cacheable)
+            if not cacheable(obj):  # e.g. a task still in flight (see Task.cacheable)
                 result["skipped"] += 1
                 continue
             c.set(key, obj, ttl=ttl, tags=[model_tag(model)], publish=False)

@@ -105,7 +105,6 @@ def test_access_counts_keep_only_the_most_read_keys(settings):
     assert [m.decode() for m in ranked] == ["model:a:1", "model:a:3"]
 
 
-
 def test_tasks_in_flight_are_read_through_and_settled_ones_cached(django_assert_num_queries):
     """Task.cacheable: the queue's statements never invalidate, because no cache holds a pending or running task."""
     from apps.tasks import services as tasks

@@ -17,7 +17,6 @@ plain HNSW, recall 0.02), and plain HNSW with a selective filter returns too few
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Callable
@@ -53,7 +52,7 @@ class Plan:
             "estimate": None if self.estimated_rows is None else ("exact" if self.estimate_exact else "lower_bound"),
             "exact_threshold": self.threshold,
             "index": self.index,
-            "settings": dict(self.settings),  # a copy: plans are memoised and shared
+            "settings": dict(self.settings),  # a copy: plans are shared through the statement memo
         }
         if self.candidates:
             out["candidates"] = self.candidates
@@ -74,7 +73,6 @@ def memo_store() -> dict:
 
 
 _counts: dict[str, tuple[float, int]] = memo_store()
-_plans: dict[tuple, tuple[float, Plan]] = memo_store()
 
 
 def memoised(store: dict, key: Any, compute: Callable[[], T]) -> T:
@@ -130,24 +128,6 @@ def _index_settings(collection: Collection, *, k: int, ef_search: int | None, pr
     return out
 
 
-def plan_search(collection: Collection, *, k: int, exact: bool, filtered: bool, where: str,
-                where_params: list, ef_search: int | None = None, probes: int | None = None) -> Plan:
-    """The plan for one search; a filtered one is memoised as long as the counts it rests on.
-
-    The memo key holds everything the plan depends on (the collection's index state, the query's
-    shape, the filter); a settings change clears it. Callers get a copy, which they may alter.
-    """
-    def plan() -> Plan:
-        return _plan(collection, k=k, exact=exact, filtered=filtered, where=where, where_params=where_params,
-                     ef_search=ef_search, probes=probes)
-
-    if not filtered or exact:
-        return plan()  # no count behind it: nothing worth keeping
-    key = (collection.pk, collection.index_name, collection.index_status, collection.binary_index, k, where,
-           repr(where_params), ef_search, probes)
-    return copy.copy(memoised(_plans, key, plan))
-
-
 def _clear_memos(setting: str, **kwargs: Any) -> None:
     if setting.startswith("AGENCY_EMBEDDINGS"):
         for store in _memos:
@@ -157,8 +137,13 @@ def _clear_memos(setting: str, **kwargs: Any) -> None:
 setting_changed.connect(_clear_memos, dispatch_uid="apps.embeddings.planner.clear_memos")
 
 
-def _plan(collection: Collection, *, k: int, exact: bool, filtered: bool, where: str,
-          where_params: list, ef_search: int | None = None, probes: int | None = None) -> Plan:
+def plan_search(collection: Collection, *, k: int, exact: bool, filtered: bool, where: str,
+                where_params: list, ef_search: int | None = None, probes: int | None = None) -> Plan:
+    """The plan for one search: a new object each time, which the caller may alter.
+
+    Not memoised itself: the counts it rests on are (`filtered_count`), and searches keep the
+    whole statement, plan included, in apps.embeddings.selectors.search's memo.
+    """
     threshold = settings.AGENCY_EMBEDDINGS_EXACT_THRESHOLD
     ready = collection.index_status == IndexStatus.READY
     if exact:

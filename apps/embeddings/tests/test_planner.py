@@ -231,7 +231,7 @@ def test_filter_compilation_is_memoised_but_still_validates():
             filter_compile({"a": {"$regex": "x"}})
 
 
-def test_filtered_plans_are_memoised_as_copies_and_a_settings_change_replans(filtered_collection, settings,
+def test_replanning_reuses_the_memoised_counts_and_a_settings_change_replans(filtered_collection, settings,
                                                                            django_assert_num_queries):
     from apps.embeddings.selectors.filters import filter_compile
     from apps.embeddings.selectors.planner import plan_search
