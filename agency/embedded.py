@@ -25,11 +25,13 @@ import hashlib
 import importlib.util
 import os
 import pwd
+import re
 import shutil
 import socket
 import stat
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
@@ -164,7 +166,9 @@ def _bin_dir(user: pwd.struct_passwd | None) -> Path:
     src = _pginstall()
     if user is None or _reachable(src / "bin" / "postgres", user):
         return src / "bin"
-    key = hashlib.sha256(str(src).encode()).hexdigest()[:12]
+    # Keyed by the library too: a copy made before pgvector was rebuilt must not be reused.
+    lib, _ = pgvector_library(src)
+    key = hashlib.sha256(f"{src}:{_sha256(lib)}".encode()).hexdigest()[:12]
     dst = Path(tempfile.gettempdir()) / f"agency-pginstall-{key}"
     with _file_lock(Path(tempfile.gettempdir()) / f"agency-pginstall-{key}.lock"):
         if not (dst / "bin" / "postgres").exists():
@@ -217,6 +221,81 @@ def _pg_running_port(cluster: Path) -> int | None:
 
 
 # --------------------------------------------------------------------------------------------
+# pgvector, compiled for any x86-64 CPU
+
+# The wheel's vector.so was built with pgvector's default `-march=native` on an AVX-512 host: on
+# a CPU without AVX-512 (an AMD EPYC CI machine, 2026-11-23) a backend dies of SIGILL, taking the
+# whole server through crash recovery, on a float8[] -> vector cast or an HNSW build. pgvector's
+# Makefile documents `make OPTFLAGS=""` for portable builds; its distance functions still pick
+# FMA/AVX-512 code at run time where pgvector has such variants. The source is upstream's release
+# of the same version as the wheel's SQL scripts (third_party/README.md), so only the library
+# changes, and existing databases need no ALTER EXTENSION.
+PGVECTOR_VERSION = "0.8.2"
+PGVECTOR_SOURCE = Path(__file__).resolve().parent.parent / "third_party" / f"pgvector_{PGVECTOR_VERSION}.orig.tar.gz"
+PGVECTOR_SHA256 = "69f4019389af05dc1c9548deb8628e62878e6e207c03907f2b8af2016472cdaa"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def pgvector_library(pginstall: Path | None = None) -> tuple[Path, Path]:
+    """(vector.so, the marker holding the digest of the portable build installed there)."""
+    lib = (pginstall or _pginstall()) / "lib" / "postgresql" / "vector.so"
+    return lib, lib.with_name("vector.so.portable-sha256")
+
+
+def pgvector_is_portable(pginstall: Path | None = None) -> bool:
+    lib, marker = pgvector_library(pginstall)
+    return lib.exists() and marker.exists() and marker.read_text().strip() == _sha256(lib)
+
+
+def ensure_portable_pgvector(pginstall: Path | None = None) -> bool:
+    """Compile pgvector from third_party/ and install it over the wheel's library unless done already.
+
+    True when it built. Needs a C compiler and make (the machine's gcc; about 5 s on 2 cores).
+    The installed library is replaced atomically, so a running server's next backend loads the new
+    one and a running backend keeps the one it mapped.
+    """
+    pginstall = pginstall or _pginstall()
+    if pgvector_is_portable(pginstall):
+        return False
+    lib, marker = pgvector_library(pginstall)
+    with _file_lock(pginstall / ".agency-pgvector.lock"):
+        if pgvector_is_portable(pginstall):
+            return False
+        control = (pginstall / "share" / "postgresql" / "extension" / "vector.control").read_text()
+        wheel_version = re.search(r"default_version\s*=\s*'([^']+)'", control)
+        if wheel_version is None or wheel_version.group(1) != PGVECTOR_VERSION:
+            raise EmbeddedError(
+                f"the PostgreSQL wheel ships pgvector {wheel_version and wheel_version.group(1)}, but "
+                f"third_party/ holds {PGVECTOR_VERSION}: put that version's release tarball there")
+        if _sha256(PGVECTOR_SOURCE) != PGVECTOR_SHA256:
+            raise EmbeddedError(f"{PGVECTOR_SOURCE}: sha256 mismatch, not the pgvector release it claims")
+        with tempfile.TemporaryDirectory(prefix="agency-pgvector-") as tmp:
+            with tarfile.open(PGVECTOR_SOURCE) as tar:
+                tar.extractall(tmp, filter="data")
+            # The wheel's pg_config.h was made on a glibc with <xlocale.h>, which glibc 2.26 dropped.
+            shim = Path(tmp) / "shim"
+            shim.mkdir()
+            (shim / "xlocale.h").write_text("#include <locale.h>\n")
+            src = Path(tmp) / f"pgvector-{PGVECTOR_VERSION}"
+            r = subprocess.run(
+                ["make", f"-j{os.cpu_count() or 1}", "OPTFLAGS=", "with_llvm=no", f"PG_CPPFLAGS=-I{shim}",
+                 f"PG_CONFIG={pginstall / 'bin' / 'pg_config'}", "vector.so"],
+                cwd=src, capture_output=True, text=True)
+            if r.returncode != 0:
+                raise EmbeddedError(f"building pgvector {PGVECTOR_VERSION} failed (needs gcc and make):\n"
+                                    f"{(r.stdout + r.stderr)[-3000:]}")
+            staged = lib.with_name("vector.so.new")
+            shutil.copyfile(src / "vector.so", staged)
+            staged.chmod(0o755)
+            os.replace(staged, lib)
+        marker.write_text(_sha256(lib) + "\n")
+    return True
+
+
+# --------------------------------------------------------------------------------------------
 # PostgreSQL
 
 
@@ -229,6 +308,7 @@ def ensure_postgres(data_dir: Path, *, ephemeral: bool = False, timeout: float =
         port = _pg_running_port(cluster)
         if port is not None:
             return ServerInfo("postgres", port, cluster, started_here=False)
+        ensure_portable_pgvector()
         bindir = _bin_dir(user)
         log = cluster / "postgres.log"  # inside the cluster: always reachable by its owner
         if not (cluster / "PG_VERSION").exists():
@@ -395,7 +475,7 @@ def default_data_dir() -> Path:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m agency.embedded status|start|stop`: see and control the embedded servers."""
+    """`python -m agency.embedded status|start|stop|build-pgvector`: see and control the embedded servers."""
     cmd = argv[0] if argv else "status"
     data_dir = default_data_dir()
     if cmd == "start":
@@ -405,12 +485,16 @@ def main(argv: list[str]) -> int:
     elif cmd == "stop":
         for kind, fn in (("postgres", stop_postgres), ("redis", stop_redis)):
             print(f"{kind:9} {'stopped' if fn(data_dir) else 'was not running'}")
+    elif cmd == "build-pgvector":
+        built = ensure_portable_pgvector()
+        print(f"pgvector  {PGVECTOR_VERSION} {'built (portable)' if built else 'already built (portable)'}: "
+              f"{pgvector_library()[0]}")
     elif cmd == "status":
         for kind, st in status(data_dir).items():
             state = f"running on 127.0.0.1:{st['port']}" if st["running"] else "stopped"
             print(f"{kind:9} {state:28} {st['data_dir']}")
     else:
-        print("usage: python -m agency.embedded [status|start|stop]", file=sys.stderr)
+        print("usage: python -m agency.embedded [status|start|stop|build-pgvector]", file=sys.stderr)
         return 2
     return 0
 
