@@ -72,15 +72,16 @@ MIDDLEWARE = [
     "apps.common.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's browser middlewares, passed by for token-authenticated API calls (apps/common/middleware.py).
+    "apps.common.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apps.common.middleware.CsrfViewMiddleware",
+    "apps.common.middleware.AuthenticationMiddleware",
+    "apps.common.middleware.MessageMiddleware",
+    "apps.common.middleware.XFrameOptionsMiddleware",
     "apps.audit.middleware.AuditlogWritesMiddleware",
     "apps.audit.middleware.AccessLogMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "apps.common.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "agency.urls"
@@ -184,6 +185,8 @@ REST_FRAMEWORK = {
         "drf_orjson_renderer.renderers.ORJSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    # DRF's choices, with `Accept: */*` / `application/json` answered without parsing media types.
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "apps.common.negotiation.ContentNegotiation",
     "DEFAULT_PAGINATION_CLASS": "apps.common.pagination.DefaultPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
