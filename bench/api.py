@@ -6,7 +6,9 @@ authentication, permission, renderer) in-process with the test Client, against a
 
 Rows: DRF's TokenAuthentication (one token+user query per request) vs CachedTokenAuthentication
 (the token resolved through the two-level cache: no query once warm), then the cached variant with
-one middleware removed at a time, to show what each middleware costs per request. The ratio column
+one middleware removed at a time, to show what each middleware costs per request, and with Django's,
+django-prometheus's and DRF's stock classes in place of the project's shortcuts (browser
+middlewares passed by token API calls, prometheus series looked up once, content negotiation). The ratio column
 is the per-request cost in units of one raw DB round trip measured in the same run (the embeddings
 benchmark's API/SQL ratio is that fixed cost added to the search query). Cache keys live under
 their own prefix.
@@ -26,7 +28,16 @@ os.environ["AGENCY_CACHE_PREFIX"] = f"agency-bench-{os.getpid()}"
 AUDITLOG = "apps.audit.middleware.AuditlogWritesMiddleware"
 ACCESS_LOG = "apps.audit.middleware.AccessLogMiddleware"
 PROMETHEUS = ("django_prometheus.middleware.PrometheusBeforeMiddleware",
-              "django_prometheus.middleware.PrometheusAfterMiddleware")
+              "apps.common.middleware.PrometheusAfterMiddleware")
+# The project's subclasses (apps/common/middleware.py) and the stock classes they stand for.
+STOCK = {
+    "apps.common.middleware.SessionMiddleware": "django.contrib.sessions.middleware.SessionMiddleware",
+    "apps.common.middleware.CsrfViewMiddleware": "django.middleware.csrf.CsrfViewMiddleware",
+    "apps.common.middleware.AuthenticationMiddleware": "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.common.middleware.MessageMiddleware": "django.contrib.messages.middleware.MessageMiddleware",
+    "apps.common.middleware.XFrameOptionsMiddleware": "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apps.common.middleware.PrometheusAfterMiddleware": "django_prometheus.middleware.PrometheusAfterMiddleware",
+}
 
 
 def main() -> None:
@@ -42,6 +53,7 @@ def main() -> None:
         from django.test.utils import CaptureQueriesContext, override_settings
         from rest_framework.authentication import SessionAuthentication, TokenAuthentication
         from rest_framework.authtoken.models import Token
+        from rest_framework.negotiation import DefaultContentNegotiation
 
         import apps.audit.services as audit_services
         from apps.common.authentication import CachedTokenAuthentication
@@ -60,12 +72,14 @@ def main() -> None:
         def select_1() -> None:
             raw.execute("SELECT 1").fetchall()
 
-        def variant(auth: type, drop: tuple[str, ...] = ()):
+        def variant(auth: type, drop: tuple[str, ...] = (), stock: bool = False):
             """A callable doing one request with this auth class and middleware list."""
-            mw = [m for m in base_mw if m not in drop]
+            mw = [STOCK.get(m, m) if stock else m for m in base_mw if m not in drop]
+            negotiation = DefaultContentNegotiation if stock else MeView.content_negotiation_class
 
             def run() -> None:
                 MeView.authentication_classes = [auth, SessionAuthentication]
+                MeView.content_negotiation_class = negotiation
                 with override_settings(MIDDLEWARE=mw):
                     client = Client()
                     client.get("/api/v1/me/", **header)  # warm: middleware chain, cache entry
@@ -83,11 +97,13 @@ def main() -> None:
             ("/me/ cached, without AuditlogWritesMiddleware", variant(CachedTokenAuthentication, (AUDITLOG,))),
             ("/me/ cached, without AccessLogMiddleware", variant(CachedTokenAuthentication, (ACCESS_LOG,))),
             ("/me/ cached, without prometheus middleware", variant(CachedTokenAuthentication, PROMETHEUS)),
+            ("/me/ cached, stock Django/prometheus/DRF classes", variant(CachedTokenAuthentication, stock=True)),
+            ("/me/ cached, no middleware at all", variant(CachedTokenAuthentication, tuple(base_mw))),
         ]
         base: list[float] = []
         results: dict[str, list[float]] = {name: [] for name, _ in rows_spec}
         queries: dict[str, int] = {}
-        original = MeView.authentication_classes
+        original = MeView.authentication_classes, MeView.content_negotiation_class
         try:
             for _ in range(rounds):  # alternate rounds so the shared machine's noise hits every row
                 base += timed(select_1, n // rounds)
@@ -95,7 +111,7 @@ def main() -> None:
                     samples, queries[name] = run()
                     results[name] += samples
         finally:
-            MeView.authentication_classes = original
+            MeView.authentication_classes, MeView.content_negotiation_class = original
             raw.close()
             from django_redis import get_redis_connection
 
