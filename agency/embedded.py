@@ -261,6 +261,9 @@ def ensure_portable_pgvector(pginstall: Path | None = None) -> bool:
     if pgvector_is_portable(pginstall):
         return False
     lib, marker = pgvector_library(pginstall)
+    if not os.access(lib.parent, os.W_OK):
+        raise EmbeddedError(f"{lib} is the wheel's build (it crashes CPUs without AVX-512) and this user cannot "
+                            f"replace it: run `python -m agency.embedded build-pgvector` as the owner of {lib.parent}")
     with _file_lock(pginstall / ".agency-pgvector.lock"):
         if pgvector_is_portable(pginstall):
             return False
