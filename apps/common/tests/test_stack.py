@@ -28,6 +28,10 @@ def test_browser_pages_keep_the_browser_middlewares(client):
     assert login.headers["X-Frame-Options"] == "DENY"
     assert "csrftoken" in login.cookies
     assert login.wsgi_request._agency_token_api is False
+    # A token header outside /api/ changes nothing: only API calls take the shortcut.
+    with_token = client.get("/admin/login/", HTTP_AUTHORIZATION="Token abc")
+    assert with_token.headers["X-Frame-Options"] == "DENY"
+    assert with_token.wsgi_request._agency_token_api is False
 
 
 def test_csrf_still_guards_admin_forms(operator):
