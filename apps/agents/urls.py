@@ -3,6 +3,6 @@ from rest_framework.routers import SimpleRouter
 from apps.agents.views import AgentViewSet
 
 router = SimpleRouter(trailing_slash=True)
-router.register("agents", AgentViewSet, basename="agent")
+router.register("", AgentViewSet, basename="agent")  # mounted at agents/ (agency/urls.py)
 
 urlpatterns = router.urls

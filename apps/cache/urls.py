@@ -3,14 +3,18 @@ from rest_framework.routers import SimpleRouter
 
 from apps.cache import views
 
+# Mounted at cache/ (agency/urls.py); an agent's session lives under agents/ (`agent_urlpatterns`).
 router = SimpleRouter(trailing_slash=True)
-router.register("cache/warming-rules", views.WarmingRuleViewSet, basename="cache-warming-rule")
-router.register("cache/snapshots", views.CacheStatsSnapshotViewSet, basename="cache-snapshot")
+router.register("warming-rules", views.WarmingRuleViewSet, basename="cache-warming-rule")
+router.register("snapshots", views.CacheStatsSnapshotViewSet, basename="cache-snapshot")
 
 urlpatterns = [
-    path("cache/stats/", views.CacheStatsView.as_view(), name="cache-stats"),
-    path("cache/invalidate/", views.CacheInvalidateView.as_view(), name="cache-invalidate"),
-    path("cache/warm/", views.CacheWarmView.as_view(), name="cache-warm"),
-    path("agents/<uuid:agent_id>/session/", views.AgentSessionView.as_view(), name="agent-session"),
+    path("stats/", views.CacheStatsView.as_view(), name="cache-stats"),
+    path("invalidate/", views.CacheInvalidateView.as_view(), name="cache-invalidate"),
+    path("warm/", views.CacheWarmView.as_view(), name="cache-warm"),
     *router.urls,
+]
+
+agent_urlpatterns = [
+    path("<uuid:agent_id>/session/", views.AgentSessionView.as_view(), name="agent-session"),
 ]
