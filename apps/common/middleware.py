@@ -19,7 +19,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware as DjangoXFrameOptionsMiddleware
 from django.middleware.csrf import CsrfViewMiddleware as DjangoCsrfViewMiddleware
 from django_prometheus.middleware import PrometheusAfterMiddleware as DjangoPrometheusAfterMiddleware
-from django_prometheus.utils import Time
 
 from apps.common.errors import error_body
 
@@ -94,18 +93,6 @@ class PrometheusAfterMiddleware(DjangoPrometheusAfterMiddleware):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._children: dict[tuple, Any] = {}
-
-    def process_request(self, request: HttpRequest) -> None:
-        # The stock method, reading META where it read `request.headers`: that mapping is built
-        # from every META key on first use, and nothing else on a token API call needs it.
-        method = self._method(request)
-        self.label_metric(self.metrics.requests_by_method, request, method=method).inc()
-        self.label_metric(self.metrics.requests_by_transport, request, transport=self._transport(request)).inc()
-        if request.META.get("HTTP_X_REQUESTED_WITH") == "XMLHttpRequest":
-            self.label_metric(self.metrics.requests_ajax, request).inc()
-        content_length = int(request.META.get("CONTENT_LENGTH") or 0)
-        self.label_metric(self.metrics.requests_body_bytes, request).observe(content_length)
-        request.prometheus_after_middleware_event = Time()
 
     def label_metric(self, metric: Any, request: HttpRequest, response: HttpResponse | None = None,
                      **labels: str) -> Any:
