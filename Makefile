@@ -11,7 +11,7 @@ $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
-	$(BIN)/python -m agency.embedded build-pgvector
+	$(BIN)/python -m apps.platform.embedded build-pgvector
 	touch $@
 
 install: $(BIN)/.installed
@@ -44,10 +44,10 @@ bench-minilm: install
 	$(BIN)/python bench/minilm.py
 
 services-status: install
-	$(BIN)/python -m agency.embedded status
+	$(BIN)/python -m apps.platform.embedded status
 
 services-stop: install
-	$(BIN)/python -m agency.embedded stop
+	$(BIN)/python -m apps.platform.embedded stop
 
 superuser: install
 	$(BIN)/python manage.py createsuperuser

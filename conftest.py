@@ -18,7 +18,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from agency import embedded
+from apps.platform import embedded
 
 ROOT = Path(__file__).resolve().parent
 

@@ -5,7 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import APIRootView
 
-from apps.common.views import HealthView, MeView
+from apps.console.views import HealthView, MeView
 
 # The apps use SimpleRouter (no per-app root view, no `.json` format-suffix twins of every route),
 # and each app with one path prefix is mounted under it, so that resolving a request tries one

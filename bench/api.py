@@ -28,15 +28,15 @@ os.environ["AGENCY_CACHE_PREFIX"] = f"agency-bench-{os.getpid()}"
 AUDITLOG = "apps.audit.middleware.AuditlogWritesMiddleware"
 ACCESS_LOG = "apps.audit.middleware.AccessLogMiddleware"
 PROMETHEUS = ("django_prometheus.middleware.PrometheusBeforeMiddleware",
-              "apps.common.middleware.PrometheusAfterMiddleware")
-# The project's subclasses (apps/common/middleware.py) and the stock classes they stand for.
+              "apps.platform.http.middleware.PrometheusAfterMiddleware")
+# The project's subclasses (apps/platform/http/middleware.py) and the stock classes they stand for.
 STOCK = {
-    "apps.common.middleware.SessionMiddleware": "django.contrib.sessions.middleware.SessionMiddleware",
-    "apps.common.middleware.CsrfViewMiddleware": "django.middleware.csrf.CsrfViewMiddleware",
-    "apps.common.middleware.AuthenticationMiddleware": "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "apps.common.middleware.MessageMiddleware": "django.contrib.messages.middleware.MessageMiddleware",
-    "apps.common.middleware.XFrameOptionsMiddleware": "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "apps.common.middleware.PrometheusAfterMiddleware": "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "apps.platform.http.middleware.SessionMiddleware": "django.contrib.sessions.middleware.SessionMiddleware",
+    "apps.platform.http.middleware.CsrfViewMiddleware": "django.middleware.csrf.CsrfViewMiddleware",
+    "apps.platform.http.middleware.AuthenticationMiddleware": "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.platform.http.middleware.MessageMiddleware": "django.contrib.messages.middleware.MessageMiddleware",
+    "apps.platform.http.middleware.XFrameOptionsMiddleware": "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apps.platform.http.middleware.PrometheusAfterMiddleware": "django_prometheus.middleware.PrometheusAfterMiddleware",
 }
 
 
@@ -56,8 +56,8 @@ def main() -> None:
         from rest_framework.negotiation import DefaultContentNegotiation
 
         import apps.audit.services as audit_services
-        from apps.common.authentication import CachedTokenAuthentication
-        from apps.common.views import MeView
+        from apps.console.views import MeView
+        from apps.platform.http.authentication import CachedTokenAuthentication
 
         # The access-log lines this bench produces go to a private list, deleted at the end.
         audit_services.BUFFER_KEY = f"{os.environ['AGENCY_CACHE_PREFIX']}:access-log"

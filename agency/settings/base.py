@@ -11,7 +11,7 @@ from pathlib import Path
 
 import environ
 
-from agency import embedded
+from apps.platform import embedded
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
@@ -59,29 +59,31 @@ INSTALLED_APPS = [
     "django_celery_results",
     "auditlog",
     "apps.common",
+    "apps.platform",
     "apps.agents",
     "apps.tasks",
     "apps.embeddings",
     "apps.cache",
     "apps.migrations",
     "apps.audit",
+    "apps.console",
 ]
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "apps.common.middleware.RequestSizeLimitMiddleware",
+    "apps.platform.http.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # Django's browser middlewares, passed by for token-authenticated API calls (apps/common/middleware.py).
-    "apps.common.middleware.SessionMiddleware",
+    # Django's browser middlewares, passed by for token-authenticated API calls (apps/platform/http/middleware.py).
+    "apps.platform.http.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "apps.common.middleware.CsrfViewMiddleware",
-    "apps.common.middleware.AuthenticationMiddleware",
-    "apps.common.middleware.MessageMiddleware",
-    "apps.common.middleware.XFrameOptionsMiddleware",
+    "apps.platform.http.middleware.CsrfViewMiddleware",
+    "apps.platform.http.middleware.AuthenticationMiddleware",
+    "apps.platform.http.middleware.MessageMiddleware",
+    "apps.platform.http.middleware.XFrameOptionsMiddleware",
     "apps.audit.middleware.AuditlogWritesMiddleware",
     "apps.audit.middleware.AccessLogMiddleware",
-    "apps.common.middleware.PrometheusAfterMiddleware",
+    "apps.platform.http.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "agency.urls"
@@ -113,7 +115,7 @@ DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["OPTIONS"] = {"connect_timeout": 5}
-# The task queue's hot statements run prepared (apps/common/db.py); switch off behind a pooler
+# The task queue's hot statements run prepared (apps/platform/db/cursors.py); switch off behind a pooler
 # that cannot keep prepared statements (PgBouncer in transaction mode before 1.21).
 AGENCY_DB_PREPARED_STATEMENTS = env.bool("AGENCY_DB_PREPARED_STATEMENTS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -171,7 +173,7 @@ CELERY_TIMEZONE = "UTC"
 # --- API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "apps.common.authentication.CachedTokenAuthentication",
+        "apps.platform.http.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -186,7 +188,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     # DRF's choices, with `Accept: */*` / `application/json` answered without parsing media types.
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "apps.common.negotiation.ContentNegotiation",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "apps.platform.http.negotiation.ContentNegotiation",
     "DEFAULT_PAGINATION_CLASS": "apps.common.pagination.DefaultPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
@@ -253,5 +255,5 @@ from .components.agents import *  # noqa: E402, F403
 from .components.audit import *  # noqa: E402, F403
 from .components.cache import *  # noqa: E402, F403
 from .components.embeddings import *  # noqa: E402, F403
-from .components.ops import *  # noqa: E402, F403
+from .components.schema import *  # noqa: E402, F403
 from .components.tasks import *  # noqa: E402, F403

@@ -7,7 +7,7 @@ session) those are used instead. The conftest stops what this process started.
 import os
 import tempfile
 
-from agency import embedded  # noqa: E402
+from apps.platform import embedded  # noqa: E402
 
 if not os.environ.get("AGENCY_DATA_DIR"):
     embedded.reap_orphans("agency-test-")  # servers left by a killed earlier session

@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
-from auditlog.models import LogEntry
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 
 from apps.agents.models import Agent
+from apps.common.admin import history_table, pretty_json
 from apps.common.errors import DomainError
 from apps.tasks.models import Task
-
-
-def pretty_json(value) -> str:
-    return format_html("<pre style='white-space:pre-wrap;margin:0'>{}</pre>",
-                       json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
-
-
-def history_table(obj, limit: int = 20) -> str:
-    """The object's last auditlog entries (who, when, what changed), newest first."""
-    entries = LogEntry.objects.get_for_object(obj).select_related("actor").order_by("-timestamp")[:limit]
-    if not entries:
-        return "—"
-    rows = format_html_join(
-        "", "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-        ((e.timestamp.strftime("%Y-%m-%d %H:%M:%S"), e.get_action_display(), e.actor or "system",
-          json.dumps(e.changes_dict, ensure_ascii=False)[:500]) for e in entries),
-    )
-    return format_html("<table><tr><th>when</th><th>action</th><th>by</th><th>changes</th></tr>{}</table>", rows)
 
 
 class RecentTasksFormSet(forms.BaseInlineFormSet):

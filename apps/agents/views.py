@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
@@ -20,7 +18,8 @@ from apps.agents.serializers import (
     AgentStatsSerializer,
     AgentUpdateSerializer,
 )
-from apps.common.errors import NotFound, ValidationFailed
+from apps.common.errors import ValidationFailed
+from apps.common.validation import parse_uuid
 
 IF_MATCH = OpenApiParameter(
     "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
@@ -28,13 +27,6 @@ IF_MATCH = OpenApiParameter(
 )
 ERRORS = {400: OpenApiResponse(description="invalid input, the message names the field"),
           404: OpenApiResponse(description="no such agent")}
-
-
-def parse_uuid(value: str, field: str = "id") -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise NotFound(f"{field}: {value!r} is not a valid UUID", details={"field": field}) from None
 
 
 def _with_etag(response: Response, agent: Agent) -> Response:

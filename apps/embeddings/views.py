@@ -12,7 +12,6 @@ from rest_framework.response import Response
 
 from apps.embeddings import serializers as s
 from apps.embeddings.models import Collection, Embedding
-from apps.embeddings.parsers import VectorJSONParser
 from apps.embeddings.selectors.search import embedding_search, embedding_search_batch, search_params_parse
 from apps.embeddings.services.collections import (
     collection_create,
@@ -23,6 +22,7 @@ from apps.embeddings.services.collections import (
 )
 from apps.embeddings.services.indexes import index_report
 from apps.embeddings.services.ingest import embeddings_delete, embeddings_upsert
+from apps.platform.http.parsers import VectorJSONParser
 
 # Vectors parsed straight into numpy (see parsers.py); forms for the browsable API's raw-data tab.
 VECTOR_PARSERS = [VectorJSONParser, FormParser, MultiPartParser]

@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 
+from apps.common.admin import html_table, pretty_json
 from apps.common.errors import DomainError
 from apps.migrations.models import Backup, MaintenanceRun, MigrationRun
 from apps.migrations.services import dispatch
 from apps.migrations.services.backups import backup_delete
-
-
-def pretty_json(value: Any) -> str:
-    return format_html('<pre style="white-space: pre-wrap; max-height: 40em; overflow: auto">{}</pre>',
-                       json.dumps(value, indent=2, sort_keys=True, default=str))
-
-
-def html_table(headers: list[str], rows: list[list[Any]]) -> str:
-    if not rows:
-        return "—"
-    head = format_html_join("", "<th>{}</th>", ((h,) for h in headers))
-    body = format_html_join(
-        "", "<tr>{}</tr>", ((format_html_join("", "<td>{}</td>", ((c,) for c in row)),) for row in rows)
-    )
-    return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, body)
 
 
 class ReadOnlyRunAdmin(admin.ModelAdmin):

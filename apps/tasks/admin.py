@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
-from apps.agents.admin import history_table, pretty_json
+from apps.common.admin import history_table, pretty_json
 from apps.common.errors import DomainError
 from apps.tasks import services
 from apps.tasks.models import Task

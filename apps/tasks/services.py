@@ -4,7 +4,7 @@ The hot path (claim, heartbeat, complete, fail, reap) is one SQL statement each,
 WHERE clause (`status = 'running' AND lease_owner = %s`), so correctness never depends on a read
 followed by a write: two workers cannot both complete a task, a worker whose lease was reaped
 cannot complete it any more, and claims never hand one row to two workers (`FOR UPDATE SKIP
-LOCKED`). They are prepared once per connection (apps.common.db.fetch_prepared).
+LOCKED`). They are prepared once per connection (apps.platform.db.cursors.fetch_prepared).
 
 These statements bypass save() signals and need no cache invalidation: they only ever match
 pending or running rows, and the row cache holds settled tasks only (`Task.cacheable`), so
@@ -25,8 +25,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from apps.common.db import fetch_prepared
 from apps.common.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
+from apps.platform.db.cursors import fetch_prepared
 from apps.tasks.models import Task, TaskStatus
 
 S = TaskStatus

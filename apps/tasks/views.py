@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -11,7 +9,7 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.common.errors import NotFound
+from apps.common.validation import parse_uuid
 from apps.tasks import selectors, services
 from apps.tasks.filters import TaskFilter
 from apps.tasks.serializers import (
@@ -27,13 +25,6 @@ from apps.tasks.serializers import (
 CONFLICT = OpenApiResponse(description="illegal transition (details.current/requested) or lease held by another worker")
 NOT_FOUND = OpenApiResponse(description="no such task")
 BAD = OpenApiResponse(description="invalid input, the message names the field")
-
-
-def parse_uuid(value: str, field: str = "id") -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise NotFound(f"{field}: {value!r} is not a valid UUID", details={"field": field}) from None
 
 
 def _worker_action(request_serializer, summary: str):

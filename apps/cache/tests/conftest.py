@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from django_redis import get_redis_connection
 
-from agency import embedded
 from apps.cache.services import get_cache, reset_caches
+from apps.platform import embedded
 
 
 def wait_until(predicate, timeout: float = 5.0, interval: float = 0.01) -> bool:

@@ -26,12 +26,12 @@ import psycopg
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
-from apps.common.db import prepared_statements
 from apps.common.errors import NotFound, PayloadTooLarge, ValidationFailed
 from apps.embeddings.models import Collection, IndexStatus, IndexType, Metric
-from apps.embeddings.pg import vector_cursor
 from apps.embeddings.selectors.filters import filter_compile, filter_key
 from apps.embeddings.selectors.planner import Plan, memo_store, memoised, plan_search
+from apps.platform.db.cursors import prepared_statements
+from apps.platform.db.vectors import vector_cursor
 
 INCLUDE = {"metadata", "vector", "content"}
 MAX_K = 1000

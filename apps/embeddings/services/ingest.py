@@ -35,8 +35,8 @@ from django.db import connection, transaction
 
 from apps.common.errors import PayloadTooLarge, ValidationFailed
 from apps.embeddings.models import Collection, Metric
-from apps.embeddings.pg import vector_cursor
 from apps.embeddings.selectors.filters import filter_compile
+from apps.platform.db.vectors import vector_cursor
 
 MAX_ERRORS = 20
 

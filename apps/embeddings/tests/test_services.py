@@ -227,8 +227,8 @@ def test_index_report_lists_size_and_usage():
 
 def test_direct_copy_path_backs_off_on_a_key_collision():
     """The fresh-rows fast path must leave nothing behind when a key already exists (a racing writer)."""
-    from apps.embeddings.pg import vector_cursor
     from apps.embeddings.services.ingest import _copy_direct, embeddings_validate
+    from apps.platform.db.vectors import vector_cursor
 
     col = make(dim=4)
     embeddings_upsert(collection=col, items=items_from(np.ones((1, 4), dtype=np.float32), start=1))

@@ -104,9 +104,9 @@ def pg_binary(name: str) -> Path:
     if settings.AGENCY_PG_BIN_DIR:
         candidates.append(Path(settings.AGENCY_PG_BIN_DIR) / name)
     try:
-        from agency import embedded
+        from apps.platform import embedded
 
-        candidates.append(embedded._bin_dir(embedded._run_as()) / name)
+        candidates.append(embedded.pg_bin_dir() / name)
     except Exception:  # noqa: BLE001 - the embedded package is optional in production
         pass
     on_path = shutil.which(name)

@@ -23,7 +23,7 @@ def main() -> int:
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
-    labels = [c.label for c in apps.get_app_configs() if c.name.startswith("apps.")]
+    labels = [c.label for c in apps.get_app_configs() if c.name.startswith("apps.") and c.models_module]
     call_command("migrate", verbosity=0, interactive=False)
     created: dict[str, int] = {}
     failed: dict[str, str] = {}

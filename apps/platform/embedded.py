@@ -11,7 +11,7 @@ ship the server binaries; this module starts them the way an init system would:
   ``postgres`` where it exists), with binaries and data copied/placed where that user can reach
   them; no user-owned folder is ever chmod-ed;
 * ``stop_started()`` stops only what this process started (the test session uses it); servers
-  started by ``make run`` keep running until ``python -m agency.embedded stop``.
+  started by ``make run`` keep running until ``python -m apps.platform.embedded stop``.
 
 The package's Python API (``pgserver.get_server``) is deliberately not used: it chmods parent
 folders, listens on no TCP port and leaks servers when its owner is killed.
@@ -179,6 +179,11 @@ def _bin_dir(user: pwd.struct_passwd | None) -> Path:
     return dst / "bin"
 
 
+def pg_bin_dir() -> Path:
+    """The bundled PostgreSQL's bin dir as this process can run it (pg_dump/pg_restore for backups)."""
+    return _bin_dir(_run_as())
+
+
 def pg_data_dir(data_dir: Path) -> Path:
     """Where the cluster lives: `data_dir/pg`, or a folder the unprivileged user can reach."""
     wanted = data_dir / "pg"
@@ -231,7 +236,7 @@ def _pg_running_port(cluster: Path) -> int | None:
 # of the same version as the wheel's SQL scripts (third_party/README.md), so only the library
 # changes, and existing databases need no ALTER EXTENSION.
 PGVECTOR_VERSION = "0.8.2"
-PGVECTOR_SOURCE = Path(__file__).resolve().parent.parent / "third_party" / f"pgvector_{PGVECTOR_VERSION}.orig.tar.gz"
+PGVECTOR_SOURCE = Path(__file__).resolve().parents[2] / "third_party" / f"pgvector_{PGVECTOR_VERSION}.orig.tar.gz"
 PGVECTOR_SHA256 = "69f4019389af05dc1c9548deb8628e62878e6e207c03907f2b8af2016472cdaa"
 
 
@@ -263,7 +268,8 @@ def ensure_portable_pgvector(pginstall: Path | None = None) -> bool:
     lib, marker = pgvector_library(pginstall)
     if not os.access(lib.parent, os.W_OK):
         raise EmbeddedError(f"{lib} is the wheel's build (it crashes CPUs without AVX-512) and this user cannot "
-                            f"replace it: run `python -m agency.embedded build-pgvector` as the owner of {lib.parent}")
+                            "replace it: run `python -m apps.platform.embedded build-pgvector` as the owner of "
+                            f"{lib.parent}")
     with _file_lock(pginstall / ".agency-pgvector.lock"):
         if pgvector_is_portable(pginstall):
             return False
@@ -473,12 +479,12 @@ def status(data_dir: Path) -> dict[str, dict[str, object]]:
 
 
 def default_data_dir() -> Path:
-    base = Path(__file__).resolve().parent.parent
+    base = Path(__file__).resolve().parents[2]
     return Path(os.environ.get("AGENCY_DATA_DIR") or base / "var").resolve()
 
 
 def main(argv: list[str]) -> int:
-    """`python -m agency.embedded status|start|stop|build-pgvector`: see and control the embedded servers."""
+    """`python -m apps.platform.embedded status|start|stop|build-pgvector`: see and control the embedded servers."""
     cmd = argv[0] if argv else "status"
     data_dir = default_data_dir()
     if cmd == "start":
@@ -497,7 +503,7 @@ def main(argv: list[str]) -> int:
             state = f"running on 127.0.0.1:{st['port']}" if st["running"] else "stopped"
             print(f"{kind:9} {state:28} {st['data_dir']}")
     else:
-        print("usage: python -m agency.embedded [status|start|stop|build-pgvector]", file=sys.stderr)
+        print("usage: python -m apps.platform.embedded [status|start|stop|build-pgvector]", file=sys.stderr)
         return 2
     return 0
 

@@ -10,7 +10,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from apps.cache.services import cache_get
-from apps.common.authentication import token_cache_key
+from apps.platform.http.authentication import token_cache_key
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.common.health import health_report
+from apps.platform.health import health_report
 
 
 class HealthView(APIView):

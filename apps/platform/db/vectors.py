@@ -2,7 +2,7 @@
 
 Search sends the query vector as a binary parameter with server-side binding (no 768-number text
 literal to format in Python and parse in PostgreSQL); ingest COPYs float32 rows in binary. The
-cursor is apps.common.db's hot cursor (binary results, Django's error wrapping, query metrics);
+cursor is apps.platform.db.cursors's hot cursor (binary results, Django's error wrapping, query metrics);
 the numpy/vector adapters are registered once per database connection (pgvector's Django field
 reads numpy arrays as well as text, so Django's own queries are unaffected).
 """
@@ -15,7 +15,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from pgvector.psycopg.vector import register_vector_info
 from psycopg.types import TypeInfo
 
-from apps.common.db import forget_idle_cursor, hot_cursor
+from apps.platform.db.cursors import forget_idle_cursor, hot_cursor
 
 _registered: weakref.WeakSet = weakref.WeakSet()
 

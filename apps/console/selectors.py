@@ -8,7 +8,7 @@ from django.apps import apps
 from django.db.models import Count
 from django.urls import NoReverseMatch, reverse
 
-from apps.common.health import health_report
+from apps.platform.health import health_report
 
 # (title, model label, field grouped by or None for a plain count)
 CARDS = [

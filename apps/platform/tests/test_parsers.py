@@ -6,12 +6,14 @@ import json
 
 import numpy as np
 import pytest
+import simdjson
 from rest_framework.exceptions import ParseError
 
 from apps.embeddings.models import Embedding
-from apps.embeddings.parsers import loads
 from apps.embeddings.tests.factories import clustered, items_from
 from apps.embeddings.tests.test_api import BASE, _snapshot, docs  # noqa: F401 (fixture)
+from apps.platform.http import parsers
+from apps.platform.http.parsers import loads
 
 
 def test_vectors_become_float64_rows_and_the_rest_plain_objects():
@@ -61,10 +63,6 @@ def test_a_too_deep_document_is_a_parse_error_not_a_crash():
 
 def test_the_parser_survives_a_document_left_alive():
     """simdjson refuses to reuse a parser while proxies of its last document live; a new one is made."""
-    import simdjson
-
-    from apps.embeddings import parsers
-
     parser = parsers._parser()
     kept = parser.parse(b'{"a": [1]}')["a"]  # noqa: F841 (kept alive on purpose)
     assert loads(b'{"vector": [1, 2]}')["vector"].tolist() == [1.0, 2.0]

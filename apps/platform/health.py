@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection
+from django_redis import get_redis_connection
 
 
 def _timed(check) -> dict[str, Any]:
@@ -32,18 +34,15 @@ def _postgres() -> dict[str, Any]:
 
 
 def _redis() -> dict[str, Any]:
-    from django_redis import get_redis_connection
-
     conn = get_redis_connection("default")
     conn.ping()
     return {"server_version": conn.info("server").get("redis_version")}
 
 
 def _celery() -> dict[str, Any]:
-    from agency.celery import app
-
+    # The project's app (agency/celery.py) is the current one in every process that loaded the settings.
     # limit=1: one answering worker proves the broker path; don't wait out the timeout for more.
-    replies = app.control.ping(timeout=settings.AGENCY_HEALTH_CELERY_TIMEOUT, limit=1)
+    replies = current_app.control.ping(timeout=settings.AGENCY_HEALTH_CELERY_TIMEOUT, limit=1)
     if not replies:
         raise RuntimeError("no Celery worker answered the ping")
     return {"workers": sorted(name for reply in replies for name in reply)}

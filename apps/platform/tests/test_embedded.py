@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from django.db import connection
 
-from agency import embedded
+from apps.platform import embedded
 
 
 def _dead_pid() -> int:

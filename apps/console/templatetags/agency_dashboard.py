@@ -1,6 +1,6 @@
 from django import template
 
-from apps.common.dashboard import dashboard_context
+from apps.console.selectors import dashboard_context
 
 register = template.Library()
 

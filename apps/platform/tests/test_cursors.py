@@ -1,11 +1,11 @@
-"""The prepared, binary cursor used by the task queue's hot statements (apps/common/db.py)."""
+"""The prepared, binary cursor used by the task queue's hot statements (apps/platform/db/cursors.py)."""
 
 import uuid
 
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from apps.common.db import fetch_prepared
+from apps.platform.db.cursors import fetch_prepared
 from apps.tasks.models import Task
 from apps.tasks.tests.factories import TaskFactory
 
@@ -50,7 +50,7 @@ def test_it_joins_the_orm_transaction_and_raises_django_errors():
 
 
 def test_the_cursor_is_reused_and_a_nested_one_is_separate():
-    from apps.common.db import hot_cursor
+    from apps.platform.db.cursors import hot_cursor
 
     with hot_cursor() as first:
         first.execute("SELECT 1")
@@ -69,8 +69,8 @@ def test_the_cursor_is_reused_and_a_nested_one_is_separate():
 def test_a_new_connection_gets_a_new_cursor_and_vector_adapters_reach_it():
     import numpy as np
 
-    from apps.common.db import hot_cursor
-    from apps.embeddings.pg import vector_cursor
+    from apps.platform.db.cursors import hot_cursor
+    from apps.platform.db.vectors import vector_cursor
 
     with hot_cursor() as before:
         before.execute("SELECT 1")

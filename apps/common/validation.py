@@ -1,0 +1,35 @@
+"""Checks of client input that several apps make the same way, each raising the API's 4xx naming the field."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from apps.common.errors import NotFound, PayloadTooLarge, ValidationFailed
+
+
+def parse_uuid(value: Any, field: str = "id") -> uuid.UUID:
+    """A path id as a UUID; a malformed one cannot name any row, so it is a 404 (not a 500 from the cast)."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise NotFound(f"{field}: {value!r} is not a valid UUID", details={"field": field}) from None
+
+
+def check_size(field: str, size: int, limit: int) -> None:
+    """413 naming `field` when an encoded value of `size` bytes is over `limit`."""
+    if size > limit:
+        raise PayloadTooLarge(
+            f"{field}: {size} bytes exceeds the limit of {limit} bytes",
+            details={"field": field, "size": size, "limit": limit},
+        )
+
+
+def check_json_object(field: str, value: Any, *, limit: int, allow_none: bool = False) -> None:
+    """`value` must be a JSON object whose compact encoding fits in `limit` bytes (400 / 413 naming `field`)."""
+    if value is None and allow_none:
+        return
+    if not isinstance(value, dict):
+        raise ValidationFailed(f"{field}: must be a JSON object, got {type(value).__name__}", details={"field": field})
+    check_size(field, len(json.dumps(value, separators=(",", ":")).encode()), limit)
