@@ -1,11 +1,14 @@
-# The two commands: `make run` (set up, migrate, serve web + worker + beat) and `make test`.
+# The two commands: `make run` (set up, start the embedded servers, migrate, serve web + worker + beat)
+# and `make test` (its pytest plugin starts and stops its own throw-away servers).
+# Nothing starts on import: `services` is the one step that starts the embedded PostgreSQL and Redis
+# of AGENCY_DATA_DIR (settings, web, worker and beat only find them); they run until `services-stop`.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 export PORT
 
-.PHONY: install run migrate test lint bench bench-minilm services-status services-stop superuser clean
+.PHONY: install services run migrate test lint bench bench-minilm services-status services-stop superuser clean
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +19,11 @@ $(BIN)/.installed: requirements.txt
 
 install: $(BIN)/.installed
 
-migrate: install
+# Starts (or finds running) the embedded server of each of DATABASE_URL / REDIS_URL that is unset.
+services: install
+	$(BIN)/python -m apps.platform.embedded start
+
+migrate: services
 	$(BIN)/python manage.py migrate --noinput
 
 run: migrate
@@ -34,12 +41,13 @@ test: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
-bench: install
+bench: services
 	for b in bench/api.py bench/cache.py bench/embeddings.py bench/tasks.py; do $(BIN)/python $$b || exit 1; done
 
 # Real embeddings (all-MiniLM-L6-v2): needs PyTorch, which the product does not, hence its own requirements.
-bench-minilm: install
+bench-minilm: services
 	$(BIN)/python -m pip install --quiet -r bench/requirements-minilm.txt
 	$(BIN)/python bench/minilm.py
 
@@ -49,7 +57,7 @@ services-status: install
 services-stop: install
 	$(BIN)/python -m apps.platform.embedded stop
 
-superuser: install
+superuser: services
 	$(BIN)/python manage.py createsuperuser
 
 clean:

@@ -1,13 +1,12 @@
 """Fixtures shared by every app's tests: API clients, and a real Celery worker on the real broker.
 
-The test settings start a throw-away PostgreSQL (with pgvector) and Redis for the session; both
-are stopped when the session ends (only what this process started).
+The session's throw-away PostgreSQL (with pgvector) and Redis are started before the settings are
+read, and stopped when the session ends, by the plugin `apps.platform.testing` (pytest.ini).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -18,19 +17,13 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from apps.platform import embedded
-
 ROOT = Path(__file__).resolve().parent
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    from apps.cache.services import reset_caches
+    from apps.platform.cache import reset_caches
 
-    reset_caches()  # end the invalidation subscriber before its Redis goes away
-    embedded.stop_started()
-    owned = os.environ.get("AGENCY_TEST_DATA_DIR_OWNED")
-    if owned and os.environ.get("AGENCY_DATA_DIR") == owned:
-        shutil.rmtree(owned, ignore_errors=True)
+    reset_caches()  # end the invalidation subscriber before the plugin stops its Redis (trylast)
 
 
 @pytest.fixture

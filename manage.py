@@ -1,5 +1,9 @@
 #!/usr/bin/env python
-"""Django's command-line utility for administrative tasks."""
+"""Django's command-line utility for administrative tasks.
+
+It starts no server: with no DATABASE_URL / REDIS_URL, the settings use the embedded servers that
+`make services` started, and say so when none is running.
+"""
 
 import os
 import sys

@@ -21,7 +21,6 @@ api_v1 = [
     path("", APIRootView.as_view(api_root_dict=_root), name="api-root"),
     path("me/", MeView.as_view(), name="me"),
     *(path(f"{mount}/" if mount else "", include(f"apps.{app}.urls")) for mount, app in _MOUNTS),
-    path("agents/", include(import_module("apps.cache.urls").agent_urlpatterns)),
 ]
 
 urlpatterns = [

@@ -53,14 +53,15 @@ def main() -> None:
         import numpy as np
 
         from apps.cache import services
-        from apps.cache.backend import TwoLevelCache
         from apps.cache.models import CacheStatsSnapshot
+        from apps.platform import cache
+        from apps.platform.cache import TwoLevelCache
 
-        c = services.get_cache()
-        c.l1_usable()
-        deadline = time.monotonic() + 10
-        while not c._sub_healthy.is_set() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        # The Zipf rows below are snapshots read through the row cache: register them as a cached
+        # model (receivers + warming's key → model lookup), as an app does for its own models.
+        cache.register_cached_model(CacheStatsSnapshot)
+        c = cache.get_cache()
+        c.wait_subscribed(timeout=10)
         r = c.redis
         value = {"id": 12345, "name": "agent-12345", "status": "active", "capabilities": ["search", "code"]}
         payload = c.encode("x", value)
@@ -73,21 +74,19 @@ def main() -> None:
                 c.set(key, value, ttl=300, publish=False)
             hot = keys[:100]  # fits in L1
             for k in hot:
-                services.cache_get(k)
-            l1_hit, raw_get_1 = compare(services.cache_get, hot * (n_ops // 100), r.get, raw_keys)
+                cache.cache_get(k)
+            l1_hit, raw_get_1 = compare(cache.cache_get, hot * (n_ops // 100), r.get, raw_keys)
             # L2 hit: an L1 far smaller than the key cycle, so every read is L1 miss -> Redis -> L1 fill.
             l2 = TwoLevelCache("default")
             l2.local.max_entries = 50
-            l2.l1_usable()
-            while not l2._sub_healthy.is_set() and time.monotonic() < deadline + 10:
-                time.sleep(0.01)
+            l2.wait_subscribed(timeout=10)
             l2_hit, raw_get_2 = compare(l2.get, keys, r.get, raw_keys)
             assert l2.l2_hits >= len(keys), "the L2 row did not measure L2 hits"
             l2.stop()
-            miss, raw_get_3 = compare(services.cache_get, [f"absent:{i}" for i in range(n_ops)], r.get, raw_keys)
+            miss, raw_get_3 = compare(cache.cache_get, [f"absent:{i}" for i in range(n_ops)], r.get, raw_keys)
             # Last: every cache_set publishes, and this process's subscriber receives its own messages too.
             raw_set_fn = lambda k: r.set(k, payload, ex=300)  # noqa: E731
-            cache_set, raw_set = compare(lambda k: services.cache_set(k, value, ttl=300), keys, raw_set_fn, raw_keys)
+            cache_set, raw_set = compare(lambda k: cache.cache_set(k, value, ttl=300), keys, raw_set_fn, raw_keys)
 
             rows = [
                 ["L1 hit (cache_get)", l1_hit, 1e6 / l1_hit, "raw GET", raw_get_1,
@@ -109,9 +108,9 @@ def main() -> None:
             order = rng.permutation(n_rows)  # which row has which popularity rank
             history = order[rng.choice(n_rows, size=n_history, p=weights)]
             for i in history:  # yesterday's reads: only the access counts matter
-                c.record_access(services.instance_key(CacheStatsSnapshot, pks[i]))
+                c.record_access(cache.instance_key(CacheStatsSnapshot, pks[i]))
             c.flush_counters()
-            services.cache_invalidate_pattern("model:*", on_commit=False)
+            cache.cache_invalidate_pattern("model:*", on_commit=False)
             start = time.perf_counter()
             warmed = services.cache_warm(limit=n_rows)  # every row read in the history, most-read first
             warm_seconds = time.perf_counter() - start
@@ -120,7 +119,7 @@ def main() -> None:
             reads = order[rng.choice(n_rows, size=n_reads, p=weights)]
             start = time.perf_counter()
             for i in reads:
-                services.instance_get(CacheStatsSnapshot, pks[i])
+                cache.instance_get(CacheStatsSnapshot, pks[i])
             elapsed = time.perf_counter() - start
             after = c.counters()
             l1 = after["l1_hits"] - before["l1_hits"]
@@ -134,8 +133,8 @@ def main() -> None:
                         ["operation", "ops/s", "us/op", "baseline", "baseline ops/s", "ratio", "target", "met"], rows)
         finally:
             r.delete(*raw_keys)
-            services.cache_invalidate_pattern("*", allow_all=True, on_commit=False)
-            services.reset_caches()
+            cache.cache_invalidate_pattern("*", allow_all=True, on_commit=False)
+            cache.reset_caches()
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ def django_scratch_db(label: str = "bench") -> Iterator[None]:
         call_command("migrate", verbosity=0, interactive=False)
         yield
     finally:
-        from apps.cache.services import cache_invalidate_pattern
+        from apps.platform.cache import cache_invalidate_pattern
 
         cache_invalidate_pattern("*", allow_all=True, on_commit=False)  # only this prefix's keys
         connections.close_all()

@@ -1,6 +1,7 @@
 """Every benchmark runs in `--quick` mode on tiny data, so that none of them rots.
 
-They run as subprocesses against the session's embedded servers (each in its own scratch database).
+They run as subprocesses against the session's embedded servers (each in its own scratch database):
+the test plugin exported DATABASE_URL / REDIS_URL, which the subprocesses inherit.
 """
 
 import os

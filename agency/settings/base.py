@@ -2,40 +2,19 @@
 
 Infrastructure variables are unprefixed (DATABASE_URL, REDIS_URL, CELERY_BROKER_URL), Django's are
 DJANGO_*, the project's own AGENCY_*. Every variable is listed in .env.example and the README.
+Importing settings starts nothing: `environment.py` says how the embedded servers are found.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import environ
-
-from apps.platform import embedded
-
-BASE_DIR = Path(__file__).resolve().parent.parent.parent
-env = environ.Env()
-if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False):
-    env.read_env(str(BASE_DIR / ".env"))
-
-AGENCY_DATA_DIR = Path(env("AGENCY_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
-# Start the bundled PostgreSQL/Redis when no URL is given (local and test only; production refuses).
-AGENCY_EMBEDDED = env.bool("AGENCY_EMBEDDED", default=True)
-# Durability off for throw-away test clusters.
-AGENCY_EMBEDDED_EPHEMERAL = env.bool("AGENCY_EMBEDDED_EPHEMERAL", default=False)
-
-
-def _service_url(var: str, start) -> str:
-    """The URL from the environment, or the embedded server's (exported so child processes reuse it)."""
-    url = env(var, default="")
-    if url:
-        return url
-    if not AGENCY_EMBEDDED:
-        raise environ.ImproperlyConfigured(f"Set the {var} environment variable")
-    url = start().url
-    os.environ[var] = url
-    return url
-
+from .environment import (  # noqa: F401  (BASE_DIR/AGENCY_EMBEDDED* are settings too)
+    AGENCY_DATA_DIR,
+    AGENCY_EMBEDDED,
+    AGENCY_EMBEDDED_EPHEMERAL,
+    BASE_DIR,
+    env,
+    service_url,
+)
 
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
@@ -106,10 +85,8 @@ TEMPLATES = [
 ]
 
 # --- PostgreSQL (+ pgvector) ------------------------------------------------------------------
-DATABASE_URL = _service_url(
-    "DATABASE_URL",
-    lambda: embedded.ensure_postgres(AGENCY_DATA_DIR, ephemeral=AGENCY_EMBEDDED_EPHEMERAL),
-)
+# Unset: the running embedded server of AGENCY_DATA_DIR (found, never started: environment.py).
+DATABASE_URL = service_url("DATABASE_URL")
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
@@ -121,7 +98,7 @@ AGENCY_DB_PREPARED_STATEMENTS = env.bool("AGENCY_DB_PREPARED_STATEMENTS", defaul
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, sessions, locks, pub/sub, Celery broker -------------------------------------
-REDIS_URL = _service_url("REDIS_URL", lambda: embedded.ensure_redis(AGENCY_DATA_DIR))
+REDIS_URL = service_url("REDIS_URL")
 REDIS_CACHE_DB = env.int("AGENCY_REDIS_CACHE_DB", default=0)
 REDIS_BROKER_DB = env.int("AGENCY_REDIS_BROKER_DB", default=1)
 
@@ -197,7 +174,7 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "apps.common.errors.exception_handler",
+    "EXCEPTION_HANDLER": "apps.platform.http.errors.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"user": env("AGENCY_API_RATE", default="6000/minute")},
 }
 # API token -> user lookups are cached (0 disables); token deletes and user saves drop the entry.

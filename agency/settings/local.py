@@ -1,7 +1,7 @@
-"""Development: DEBUG on, an insecure key allowed, embedded PostgreSQL/Redis when no URL is set."""
+"""Development: DEBUG on, an insecure key allowed, the embedded servers of `make services` when no URL is set."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .environment import env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="local-dev-insecure-key-change-me")

@@ -5,7 +5,7 @@ import os
 os.environ.setdefault("AGENCY_EMBEDDED", "false")
 
 from .base import *  # noqa: E402, F403
-from .base import env  # noqa: E402
+from .environment import env  # noqa: E402
 
 SECRET_KEY = env("DJANGO_SECRET_KEY")  # fails fast when missing
 DEBUG = False

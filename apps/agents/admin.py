@@ -9,9 +9,13 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from apps.agents.models import Agent
+from apps.agents.services import agent_create, agent_update
 from apps.common.admin import history_table, pretty_json
 from apps.common.errors import DomainError
-from apps.tasks.models import Task
+
+# The task model through the agent's own reverse relation (Task.agent, related_name "tasks"): the
+# agents app does not import the tasks app's models (apps use each other's services and selectors).
+Task = Agent._meta.get_field("tasks").related_model
 
 
 class RecentTasksFormSet(forms.BaseInlineFormSet):
@@ -110,8 +114,6 @@ class AgentAdmin(admin.ModelAdmin):
         return history_table(obj)
 
     def _set_status(self, request, queryset, status: str) -> None:
-        from apps.agents.services import agent_update
-
         done = 0
         for agent in queryset:
             try:
@@ -131,8 +133,6 @@ class AgentAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj: Agent, form, change: bool) -> None:
         """Edits go through the services so they get the same validation and version check as the API."""
-        from apps.agents.services import agent_create, agent_update
-
         data = {f: form.cleaned_data[f] for f in ("namespace", "name", "type", "status", "capabilities")}
         try:
             if change:

@@ -53,3 +53,19 @@ class AgentStatsSerializer(serializers.Serializer):
     mean_duration_seconds = serializers.FloatField(allow_null=True)
     p95_duration_seconds = serializers.FloatField(allow_null=True)
     last_activity = serializers.DateTimeField(allow_null=True)
+
+
+class SessionSerializer(serializers.Serializer):
+    data = serializers.JSONField()
+    ttl = serializers.IntegerField(required=False, min_value=1)
+
+    def validate_data(self, value):
+        return validate_json_object(value, "data")
+
+
+class SessionOutSerializer(serializers.Serializer):
+    agent_id = serializers.UUIDField()
+    data = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    ttl = serializers.IntegerField(allow_null=True, help_text="seconds left")

@@ -1,6 +1,8 @@
-"""Agent endpoints: thin; validation by serializers, writes by services, reads by selectors."""
+"""Agent endpoints (agents, their sessions): thin; serializers validate, services write, selectors read."""
 
 from __future__ import annotations
+
+import uuid
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -8,6 +10,7 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from apps.agents import selectors, services
 from apps.agents.filters import AgentFilter
@@ -17,8 +20,10 @@ from apps.agents.serializers import (
     AgentSerializer,
     AgentStatsSerializer,
     AgentUpdateSerializer,
+    SessionOutSerializer,
+    SessionSerializer,
 )
-from apps.common.errors import ValidationFailed
+from apps.common.errors import NotFound, ValidationFailed
 from apps.common.validation import parse_uuid
 
 IF_MATCH = OpenApiParameter(
@@ -107,3 +112,40 @@ class AgentViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["get"])
     def stats(self, request: Request, pk: str) -> Response:
         return Response(selectors.agent_stats(agent_id=parse_uuid(pk)))
+
+
+def _agent_or_404(agent_id: uuid.UUID) -> Agent:
+    """The agent of a session route; its 404 names the `agent_id` path parameter."""
+    try:
+        return selectors.agent_get(agent_id=agent_id)
+    except NotFound as exc:
+        raise NotFound(exc.message, details={"agent_id": str(agent_id)}) from None
+
+
+class AgentSessionView(APIView):
+    """`session:{agent_id}` in Redis: GET reads, PUT creates/replaces, PATCH merges (extends TTL), DELETE ends."""
+
+    @extend_schema(tags=["agent sessions"], responses={200: SessionOutSerializer, 404: None})
+    def get(self, request: Request, agent_id: uuid.UUID) -> Response:
+        _agent_or_404(agent_id)
+        return Response(selectors.session_get(agent_id=agent_id))
+
+    @extend_schema(tags=["agent sessions"], request=SessionSerializer, responses={200: SessionOutSerializer})
+    def put(self, request: Request, agent_id: uuid.UUID) -> Response:
+        _agent_or_404(agent_id)
+        serializer = SessionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(services.session_put(agent_id=agent_id, **serializer.validated_data))
+
+    @extend_schema(tags=["agent sessions"], request=SessionSerializer, responses={200: SessionOutSerializer})
+    def patch(self, request: Request, agent_id: uuid.UUID) -> Response:
+        _agent_or_404(agent_id)
+        serializer = SessionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(services.session_update(agent_id=agent_id, **serializer.validated_data))
+
+    @extend_schema(tags=["agent sessions"], responses={204: None, 404: None})
+    def delete(self, request: Request, agent_id: uuid.UUID) -> Response:
+        _agent_or_404(agent_id)
+        services.session_end(agent_id=agent_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,4 +1,7 @@
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from apps.audit.models import AccessLog
 
@@ -13,8 +16,8 @@ class AccessLogAdmin(admin.ModelAdmin):
     date_hierarchy = "timestamp"
     list_select_related = ("user",)
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -61,7 +61,8 @@ def access_log_flush(*, batch_size: int = 5000) -> int:
 def audit_purge(*, days: int | None = None) -> dict[str, int]:
     """Delete change history and access log older than the retention period (days).
 
-    Called by the daily `agency.ops.purge_retention` task together with the ops records.
+    Called by the schema app's daily retention purge (`agency.schema.purge_retention`), which also
+    purges its own run records.
     """
     keep = settings.AGENCY_RETENTION_DAYS if days is None else days
     if keep < 1:

@@ -1,22 +1,17 @@
-import logging
-
 from django.apps import AppConfig
 
 
 class CacheConfig(AppConfig):
+    """The cache as a domain app (warming rules, stats snapshots, the cache API) over `apps.platform.cache`."""
+
     name = "apps.cache"
     label = "cache"
     verbose_name = "Cache"
 
     def ready(self) -> None:
-        from django.conf import settings
+        from apps.cache.models import WarmingRule
+        from apps.platform.cache.rows import register_cached_model
+        from apps.platform.cache.setup import setup
 
-        from apps.cache import metrics, signals
-        from apps.cache.backend import ThrottleFilter
-
-        signals.connect()
-        metrics.register()
-        # django-redis (IGNORE_EXCEPTIONS) logs every failed call: once per interval is enough.
-        redis_logger = logging.getLogger(getattr(settings, "DJANGO_REDIS_LOGGER", "django_redis.cache"))
-        if not any(isinstance(f, ThrottleFilter) for f in redis_logger.filters):
-            redis_logger.addFilter(ThrottleFilter(settings.AGENCY_CACHE_ERROR_LOG_INTERVAL))
+        setup()  # the engine's wiring (the platform's AppConfig may run it instead: it is idempotent)
+        register_cached_model(WarmingRule)  # rules are read by id through the row cache by every warm run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 
 from django.apps import apps
@@ -54,8 +55,6 @@ class WarmingRule(BaseModel):
             raise ValidationError({"key_pattern": f"pattern {self.key_pattern!r} is wildcard-only"})
 
     def matches(self, key: str) -> bool:
-        import fnmatch
-
         if self.model_label:
             return key.startswith(f"model:{self.model_label.lower()}:")
         return fnmatch.fnmatchcase(key, self.key_pattern)

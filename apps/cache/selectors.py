@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 
 from apps.cache.models import CacheStatsSnapshot, WarmingRule
 from apps.common.errors import NotFound
+from apps.platform.cache import instance_get
 
 
 def warming_rule_list() -> QuerySet[WarmingRule]:
@@ -16,8 +17,6 @@ def warming_rule_list() -> QuerySet[WarmingRule]:
 
 def warming_rule_get(*, rule_id: str) -> WarmingRule:
     """By id through the row cache (a rule is read by every warm run)."""
-    from apps.cache.services import instance_get
-
     try:
         return instance_get(WarmingRule, uuid.UUID(str(rule_id)))
     except (ValueError, WarmingRule.DoesNotExist):

@@ -39,23 +39,5 @@ class InvalidateSerializer(serializers.Serializer):
         return attrs
 
 
-class SessionSerializer(serializers.Serializer):
-    data = serializers.JSONField()
-    ttl = serializers.IntegerField(required=False, min_value=1)
-
-    def validate_data(self, value):
-        if not isinstance(value, dict):
-            raise serializers.ValidationError(f"must be a JSON object, got {type(value).__name__}")
-        return value
-
-
-class SessionOutSerializer(serializers.Serializer):
-    agent_id = serializers.UUIDField()
-    data = serializers.JSONField()
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
-    ttl = serializers.IntegerField(allow_null=True, help_text="seconds left")
-
-
 class WarmSerializer(serializers.Serializer):
     limit = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000)

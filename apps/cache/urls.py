@@ -3,7 +3,7 @@ from rest_framework.routers import SimpleRouter
 
 from apps.cache import views
 
-# Mounted at cache/ (agency/urls.py); an agent's session lives under agents/ (`agent_urlpatterns`).
+# Mounted at cache/ (agency/urls.py). Agent sessions moved to apps.agents.urls.
 router = SimpleRouter(trailing_slash=True)
 router.register("warming-rules", views.WarmingRuleViewSet, basename="cache-warming-rule")
 router.register("snapshots", views.CacheStatsSnapshotViewSet, basename="cache-snapshot")
@@ -15,6 +15,3 @@ urlpatterns = [
     *router.urls,
 ]
 
-agent_urlpatterns = [
-    path("<uuid:agent_id>/session/", views.AgentSessionView.as_view(), name="agent-session"),
-]

@@ -1,10 +1,7 @@
-"""Cache endpoints: stats, invalidation, warming rules, stats snapshots, agent sessions. Thin views."""
+"""Cache endpoints: stats, invalidation, warming, warming rules, stats snapshots. Thin views."""
 
 from __future__ import annotations
 
-import uuid
-
-from django.apps import apps
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
@@ -17,12 +14,10 @@ from apps.cache.models import WarmingRule
 from apps.cache.serializers import (
     CacheStatsSnapshotSerializer,
     InvalidateSerializer,
-    SessionOutSerializer,
-    SessionSerializer,
     WarmingRuleSerializer,
     WarmSerializer,
 )
-from apps.common.errors import NotFound
+from apps.cache.tasks import cache_warm_task
 
 
 class IsOperatorOrReadOnly(permissions.BasePermission):
@@ -48,15 +43,7 @@ class CacheInvalidateView(APIView):
     def post(self, request: Request) -> Response:
         serializer = InvalidateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        # An operator's explicit flush is not tied to a database write: run it now and count.
-        if "tags" in data:
-            deleted = services.cache_invalidate_tags(data["tags"], on_commit=False)
-        elif "keys" in data:
-            deleted = services.cache_delete_many(data["keys"], on_commit=False)
-        else:
-            deleted = services.cache_invalidate_pattern(data["pattern"], allow_all=data["allow_all"], on_commit=False)
-        return Response({"deleted": deleted or 0})
+        return Response({"deleted": services.cache_invalidate(**serializer.validated_data)})
 
 
 class CacheWarmView(APIView):
@@ -64,8 +51,6 @@ class CacheWarmView(APIView):
 
     @extend_schema(tags=["cache"], request=WarmSerializer, responses={202: None})
     def post(self, request: Request) -> Response:
-        from apps.cache.tasks import cache_warm_task
-
         serializer = WarmSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         cache_warm_task.delay_on_commit(limit=serializer.validated_data.get("limit"))
@@ -114,40 +99,3 @@ class CacheStatsSnapshotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin
     def capture(self, request: Request) -> Response:
         snapshot = services.stats_snapshot_create()
         return Response(CacheStatsSnapshotSerializer(snapshot).data, status=status.HTTP_201_CREATED)
-
-
-def _agent_or_404(agent_id: uuid.UUID):
-    Agent = apps.get_model("agents", "Agent")
-    try:
-        return services.instance_get(Agent, agent_id)
-    except Agent.DoesNotExist:
-        raise NotFound(f"agent {agent_id} does not exist", details={"agent_id": str(agent_id)}) from None
-
-
-class AgentSessionView(APIView):
-    """`session:{agent_id}` in Redis: GET reads, PUT creates/replaces, PATCH merges (extends TTL), DELETE ends."""
-
-    @extend_schema(tags=["agent sessions"], responses={200: SessionOutSerializer, 404: None})
-    def get(self, request: Request, agent_id: uuid.UUID) -> Response:
-        _agent_or_404(agent_id)
-        return Response(services.session_get(agent_id=agent_id))
-
-    @extend_schema(tags=["agent sessions"], request=SessionSerializer, responses={200: SessionOutSerializer})
-    def put(self, request: Request, agent_id: uuid.UUID) -> Response:
-        _agent_or_404(agent_id)
-        serializer = SessionSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return Response(services.session_put(agent_id=agent_id, **serializer.validated_data))
-
-    @extend_schema(tags=["agent sessions"], request=SessionSerializer, responses={200: SessionOutSerializer})
-    def patch(self, request: Request, agent_id: uuid.UUID) -> Response:
-        _agent_or_404(agent_id)
-        serializer = SessionSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return Response(services.session_update(agent_id=agent_id, **serializer.validated_data))
-
-    @extend_schema(tags=["agent sessions"], responses={204: None, 404: None})
-    def delete(self, request: Request, agent_id: uuid.UUID) -> Response:
-        _agent_or_404(agent_id)
-        services.session_end(agent_id=agent_id)
-        return Response(status=status.HTTP_204_NO_CONTENT)

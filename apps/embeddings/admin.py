@@ -9,7 +9,7 @@ from django.db.models import Count
 from django.utils.html import format_html
 
 from apps.embeddings.models import Collection, Embedding
-from apps.embeddings.services.collections import collection_index_rebuild
+from apps.embeddings.services.collections import collection_create, collection_index_rebuild, collection_update
 from apps.embeddings.services.indexes import index_report
 
 
@@ -44,8 +44,6 @@ class CollectionAdmin(admin.ModelAdmin):
         return format_html("<pre>{}</pre>", json.dumps(index_report(collection=obj), indent=2))
 
     def save_model(self, request, obj, form, change):
-        from apps.embeddings.services.collections import collection_create, collection_update
-
         if change:
             changes = {f: form.cleaned_data[f] for f in form.changed_data if f in
                        {"index_type", "m", "ef_construction", "lists", "precision", "binary_index"}}

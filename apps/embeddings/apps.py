@@ -9,8 +9,8 @@ class EmbeddingsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
+        from apps.embeddings.caching import collection_name_invalidate
         from apps.embeddings.models import Collection
-        from apps.embeddings.services.collections import collection_name_invalidate
 
         def _drop(sender, instance, **kwargs) -> None:
             collection_name_invalidate(instance)

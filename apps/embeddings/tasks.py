@@ -5,10 +5,10 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
-from apps.embeddings.services.indexes import collection_index_build, embeddings_analyze
+from apps.embeddings.services.indexes import BUILD_QUEUE, BUILD_TASK, collection_index_build, embeddings_analyze
 
 
-@shared_task(name="agency.embeddings.build_index", queue="maintenance", acks_late=True,
+@shared_task(name=BUILD_TASK, queue=BUILD_QUEUE, acks_late=True,
              autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3,
              soft_time_limit=3 * 3600, time_limit=3 * 3600 + 60)
 def collection_index_build_task(collection_id: str, reindex: bool = False) -> str:

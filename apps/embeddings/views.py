@@ -12,16 +12,17 @@ from rest_framework.response import Response
 
 from apps.embeddings import serializers as s
 from apps.embeddings.models import Collection, Embedding
+from apps.embeddings.selectors.collections import collection_get
 from apps.embeddings.selectors.search import embedding_search, embedding_search_batch, search_params_parse
 from apps.embeddings.services.collections import (
     collection_create,
     collection_delete,
-    collection_get,
     collection_index_rebuild,
     collection_update,
 )
+from apps.embeddings.services.deletion import embeddings_delete
 from apps.embeddings.services.indexes import index_report
-from apps.embeddings.services.ingest import embeddings_delete, embeddings_upsert
+from apps.embeddings.services.ingest import embeddings_upsert
 from apps.platform.http.parsers import VectorJSONParser
 
 # Vectors parsed straight into numpy (see parsers.py); forms for the browsable API's raw-data tab.

@@ -1,4 +1,5 @@
-"""Admin for the ops records: read-only, with readable reports and actions that enqueue work."""
+"""Admin for the schema app's records (backups, maintenance and migration runs): read-only, with
+readable reports and actions that enqueue work."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""Celery tasks of the ops app: thin wrappers that take ids, call a service and return a summary.
+"""Celery tasks of the schema app: thin wrappers that take ids, call a service and return a summary.
 
-All go to the `maintenance` queue, acknowledge late (a killed worker's task is delivered again) and
-are idempotent: a run record that is already finished is returned as it is.
+Their names are in `apps.migrations.task_names`. All go to the `maintenance` queue, acknowledge
+late (a killed worker's task is delivered again) and are idempotent: a run record that is already
+finished is returned as it is.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from celery import shared_task
 from django.conf import settings
 
 from apps.common.errors import NotFound
+from apps.migrations import task_names
 from apps.migrations.services.backups import backup_create, backup_verify
 from apps.migrations.services.guard import LockNotAcquired
 from apps.migrations.services.maintenance import maintenance_run
 from apps.migrations.services.retention import retention_purge
 
-COMMON = {"queue": "maintenance", "acks_late": True, "reject_on_worker_lost": True, "retry_backoff": True}
+COMMON = {"queue": task_names.QUEUE, "acks_late": True, "reject_on_worker_lost": True, "retry_backoff": True}
 
 
 def _summary(run: Any, **extra: Any) -> dict[str, Any]:
@@ -27,7 +29,7 @@ def _summary(run: Any, **extra: Any) -> dict[str, Any]:
     return {**out, **extra}
 
 
-@shared_task(bind=True, name="agency.ops.maintain", max_retries=10, soft_time_limit=3 * 3600, time_limit=3 * 3600 + 300,
+@shared_task(bind=True, name=task_names.MAINTAIN, max_retries=10, soft_time_limit=3 * 3600, time_limit=3 * 3600 + 300,
              **COMMON)
 def maintenance_run_task(self, run_id: str | None = None, **options: Any) -> dict[str, Any] | None:
     """Nightly maintenance (beat calls it without arguments), or the pending run `run_id`."""
@@ -36,12 +38,12 @@ def maintenance_run_task(self, run_id: str | None = None, **options: Any) -> dic
     except NotFound:
         return None
     except LockNotAcquired as exc:
-        # A redelivered run whose previous worker died: its lock lapses within AGENCY_OPS_LOCK_TTL.
-        raise self.retry(exc=exc, countdown=settings.AGENCY_OPS_LOCK_TTL) from None
+        # A redelivered run whose previous worker died: its lock lapses within AGENCY_SCHEMA_LOCK_TTL.
+        raise self.retry(exc=exc, countdown=settings.AGENCY_SCHEMA_LOCK_TTL) from None
     return _summary(run, actions=len(run.report.get("actions", [])) if run.report else 0)
 
 
-@shared_task(name="agency.ops.backup", max_retries=3, autoretry_for=(ConnectionError,), soft_time_limit=6 * 3600,
+@shared_task(name=task_names.BACKUP, max_retries=3, autoretry_for=(ConnectionError,), soft_time_limit=6 * 3600,
              time_limit=6 * 3600 + 300, **COMMON)
 def backup_create_task(backup_id: str | None = None, kind: str = "auto") -> dict[str, Any] | None:
     """The scheduled backup (weekly on AGENCY_BACKUP_WEEKLY_DAY, daily otherwise), or the pending `backup_id`."""
@@ -52,7 +54,7 @@ def backup_create_task(backup_id: str | None = None, kind: str = "auto") -> dict
     return _summary(backup, kind=backup.kind, file=backup.file_path, size_bytes=backup.size_bytes)
 
 
-@shared_task(name="agency.ops.verify_backup", max_retries=3, autoretry_for=(ConnectionError,),
+@shared_task(name=task_names.VERIFY_BACKUP, max_retries=3, autoretry_for=(ConnectionError,),
              soft_time_limit=6 * 3600, time_limit=6 * 3600 + 300, **COMMON)
 def backup_verify_task(backup_id: str) -> dict[str, Any] | None:
     try:
@@ -63,7 +65,7 @@ def backup_verify_task(backup_id: str) -> dict[str, Any] | None:
             "mismatches": backup.verification.get("mismatches", [])}
 
 
-@shared_task(name="agency.ops.purge_retention", max_retries=3, autoretry_for=(ConnectionError,), soft_time_limit=1800,
+@shared_task(name=task_names.PURGE_RETENTION, max_retries=3, autoretry_for=(ConnectionError,), soft_time_limit=1800,
              time_limit=2100, **COMMON)
 def retention_purge_task(days: int | None = None) -> dict[str, int]:
     return retention_purge(days=days)

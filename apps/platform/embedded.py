@@ -13,6 +13,11 @@ ship the server binaries; this module starts them the way an init system would:
 * ``stop_started()`` stops only what this process started (the test session uses it); servers
   started by ``make run`` keep running until ``python -m apps.platform.embedded stop``.
 
+Starting is always an explicit step: ``make services`` (``python -m apps.platform.embedded start``,
+which ``make run`` runs first) or the test session's plugin (``apps.platform.testing``). The
+settings only *find* a running server with ``find_postgres`` / ``find_redis``, which read the
+servers' own files and never start a process, take a lock, create a folder or add a user.
+
 The package's Python API (``pgserver.get_server``) is deliberately not used: it chmods parent
 folders, listens on no TCP port and leaks servers when its owner is killed.
 """
@@ -116,13 +121,24 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _run_as() -> pwd.struct_passwd | None:
-    """The unprivileged account PostgreSQL runs as when we are root (None when we are not)."""
-    if os.geteuid() != 0:
-        return None
+def _existing_unprivileged_user() -> pwd.struct_passwd | None:
+    """The first of UNPRIVILEGED_USERS that exists on this machine (a lookup: never creates one)."""
     for name in UNPRIVILEGED_USERS:
         with contextlib.suppress(KeyError):
             return pwd.getpwnam(name)
+    return None
+
+
+def _run_as() -> pwd.struct_passwd | None:
+    """The unprivileged account PostgreSQL runs as when we are root (None when we are not).
+
+    Creates a system user when none exists: only the steps that start or stop a server call this.
+    """
+    if os.geteuid() != 0:
+        return None
+    user = _existing_unprivileged_user()
+    if user is not None:
+        return user
     subprocess.run(
         ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", UNPRIVILEGED_USERS[-1]],
         check=True,
@@ -186,8 +202,11 @@ def pg_bin_dir() -> Path:
 
 def pg_data_dir(data_dir: Path) -> Path:
     """Where the cluster lives: `data_dir/pg`, or a folder the unprivileged user can reach."""
+    return _cluster_dir(Path(data_dir), _run_as())
+
+
+def _cluster_dir(data_dir: Path, user: pwd.struct_passwd | None) -> Path:
     wanted = data_dir / "pg"
-    user = _run_as()
     if user is None or _reachable(wanted, user):
         return wanted
     key = hashlib.sha256(str(wanted.resolve()).encode()).hexdigest()[:12]
@@ -370,6 +389,19 @@ def stop_postgres(data_dir: Path) -> bool:
     return r.returncode == 0
 
 
+def find_postgres(data_dir: Path) -> ServerInfo | None:
+    """The embedded PostgreSQL of `data_dir` if it is running (its postmaster.pid), else None.
+
+    A pure lookup, safe to call from settings: it starts nothing, locks nothing, creates no folder
+    and no user. As root with no unprivileged user yet, no server can have been started as root,
+    so only `data_dir/pg` (a cluster a non-root user started) is looked at.
+    """
+    user = _existing_unprivileged_user() if os.geteuid() == 0 else None
+    cluster = _cluster_dir(Path(data_dir), user)
+    port = _pg_running_port(cluster)
+    return None if port is None else ServerInfo("postgres", port, cluster, started_here=False)
+
+
 # --------------------------------------------------------------------------------------------
 # Redis
 
@@ -378,13 +410,18 @@ def _redis_dir(data_dir: Path) -> Path:
     return Path(data_dir) / "redis"
 
 
-def _redis_running_port(folder: Path) -> int | None:
+def _read_int(path: Path) -> int | None:
+    """The number a pid or port file holds (None while it is missing, empty or half-written)."""
     try:
-        pid = int((folder / "redis.pid").read_text().strip())
-        port = int((folder / "redis.port").read_text().strip())
-    except (FileNotFoundError, ValueError):
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
         return None
-    if _pid_alive(pid) and _port_open(port):
+
+
+def _redis_running_port(folder: Path) -> int | None:
+    pid = _read_int(folder / "redis.pid")
+    port = _read_int(folder / "redis.port")
+    if pid is not None and port is not None and _pid_alive(pid) and _port_open(port):
         return port
     return None
 
@@ -410,15 +447,26 @@ def ensure_redis(data_dir: Path, *, timeout: float = 20) -> ServerInfo:
         if r.returncode != 0:
             raise EmbeddedError(f"redis-server failed: {r.stderr.strip() or r.stdout.strip()}")
         deadline = time.monotonic() + timeout
-        # Ready means listening AND pidfile written (the daemon writes it a moment after binding);
-        # a concurrent starter waiting on the lock must find both, or it would start a second server.
-        while not (_port_open(port) and (folder / "redis.pid").exists()):
+        # Ready means listening AND pidfile written (the daemon writes it a moment after binding, and
+        # the file exists empty before its pid is flushed); a starter waiting on the lock, or a lookup,
+        # must find both, or it would take the server for dead (and start a second one).
+        while not (_port_open(port) and _read_int(folder / "redis.pid") is not None):
             if time.monotonic() > deadline:
                 raise EmbeddedError(f"redis-server did not answer on {port} (log {folder / 'redis.log'})")
             time.sleep(0.02)
         (folder / "redis.port").write_text(str(port))
         _started.append(("redis", Path(data_dir)))
         return ServerInfo("redis", port, folder, started_here=True)
+
+
+def find_redis(data_dir: Path) -> ServerInfo | None:
+    """The embedded Redis of `data_dir` if it is running (its redis.pid and redis.port), else None.
+
+    A pure lookup like `find_postgres`: nothing is started or created.
+    """
+    folder = _redis_dir(data_dir)
+    port = _redis_running_port(folder)
+    return None if port is None else ServerInfo("redis", port, folder, started_here=False)
 
 
 def stop_redis(data_dir: Path) -> bool:
@@ -469,28 +517,47 @@ def reap_orphans(prefix: str = "agency-test-") -> list[Path]:
 
 
 def status(data_dir: Path) -> dict[str, dict[str, object]]:
-    """What is running for `data_dir`, for the operator's `status` command."""
-    pg = _pg_running_port(pg_data_dir(Path(data_dir)))
-    rd = _redis_running_port(_redis_dir(data_dir))
+    """What is running for `data_dir`, for the operator's `status` command (a lookup, like the settings')."""
+    pg, rd = find_postgres(data_dir), find_redis(data_dir)
+    user = _existing_unprivileged_user() if os.geteuid() == 0 else None
     return {
-        "postgres": {"running": pg is not None, "port": pg, "data_dir": str(pg_data_dir(Path(data_dir)))},
-        "redis": {"running": rd is not None, "port": rd, "data_dir": str(_redis_dir(data_dir))},
+        "postgres": {"running": pg is not None, "port": pg and pg.port,
+                     "data_dir": str(_cluster_dir(Path(data_dir), user))},
+        "redis": {"running": rd is not None, "port": rd and rd.port, "data_dir": str(_redis_dir(data_dir))},
     }
 
 
 def default_data_dir() -> Path:
+    """AGENCY_DATA_DIR, or the checkout's `var/`: the same default as the settings'."""
     base = Path(__file__).resolve().parents[2]
     return Path(os.environ.get("AGENCY_DATA_DIR") or base / "var").resolve()
 
 
+def flag_from_env(name: str, default: bool) -> bool:
+    """A boolean environment variable (as django-environ reads it), for the steps that run before settings."""
+    value = os.environ.get(name, "")
+    return default if not value else value.strip().lower() in ("1", "true", "yes", "y", "on")
+
+
 def main(argv: list[str]) -> int:
-    """`python -m apps.platform.embedded status|start|stop|build-pgvector`: see and control the embedded servers."""
+    """`python -m apps.platform.embedded status|start|stop|build-pgvector`: see and control the embedded servers.
+
+    `start` is the explicit step behind `make services` (and so `make run`): the settings never start
+    a server, they find the one started here.
+    """
     cmd = argv[0] if argv else "status"
     data_dir = default_data_dir()
     if cmd == "start":
-        for info in (ensure_postgres(data_dir), ensure_redis(data_dir)):
-            state = "started" if info.started_here else "already running"
-            print(f"{info.kind:9} {state:16} {info.url}")
+        # Like the settings: a server whose URL variable is set is not the embedded one.
+        ephemeral = flag_from_env("AGENCY_EMBEDDED_EPHEMERAL", False)
+        starts = (("postgres", "DATABASE_URL", lambda: ensure_postgres(data_dir, ephemeral=ephemeral)),
+                  ("redis", "REDIS_URL", lambda: ensure_redis(data_dir)))
+        for kind, var, start in starts:
+            if os.environ.get(var):
+                print(f"{kind:9} {'not started':16} {var} is set")
+                continue
+            info = start()
+            print(f"{kind:9} {'started' if info.started_here else 'already running':16} {info.url}")
     elif cmd == "stop":
         for kind, fn in (("postgres", stop_postgres), ("redis", stop_redis)):
             print(f"{kind:9} {'stopped' if fn(data_dir) else 'was not running'}")

@@ -25,7 +25,9 @@ from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from apps.common.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
+from apps.common.errors import Conflict, NotFound, ValidationFailed
+from apps.common.validation import check_json_object
+from apps.platform.cache import instances_invalidate
 from apps.platform.db.cursors import fetch_prepared
 from apps.tasks.models import Task, TaskStatus
 
@@ -53,19 +55,12 @@ def assert_transition(task_id: Any, current: str, requested: str) -> None:
 
 
 def _check_json_object(field: str, value: Any, *, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if not isinstance(value, dict):
-        raise ValidationFailed(
-            f"{field}: must be a JSON object, got {type(value).__name__}", details={"field": field}
-        )
-    size = len(json.dumps(value, separators=(",", ":")).encode())
-    limit = settings.AGENCY_TASK_MAX_PAYLOAD_BYTES
-    if size > limit:
-        raise PayloadTooLarge(
-            f"{field}: {size} bytes exceeds the limit of {limit} bytes",
-            details={"field": field, "size": size, "limit": limit},
-        )
+    check_json_object(field, value, limit=settings.AGENCY_TASK_MAX_PAYLOAD_BYTES, allow_none=allow_none)
+
+
+def _agent_exists(agent_id: Any) -> bool:
+    """Through the task's own relation: the queue never imports the agents app (agents → tasks only)."""
+    return Task._meta.get_field("agent").related_model._default_manager.filter(pk=agent_id).exists()
 
 
 def _check_worker(worker_id: Any) -> str:
@@ -80,8 +75,6 @@ def task_create(
     *, type: str, data: dict[str, Any] | None = None, priority: int = 1, agent_id: Any = None,
     max_attempts: int | None = None, run_after: datetime | None = None,
 ) -> Task:
-    from apps.agents.models import Agent
-
     data = {} if data is None else data
     _check_json_object("data", data)
     if not isinstance(priority, int) or isinstance(priority, bool) or priority < 0:
@@ -89,7 +82,7 @@ def task_create(
     if max_attempts is not None and (not isinstance(max_attempts, int) or max_attempts < 1):
         raise ValidationFailed(f"max_attempts: must be an integer >= 1, got {max_attempts!r}",
                                details={"field": "max_attempts"})
-    if agent_id is not None and not Agent.objects.filter(pk=agent_id).exists():
+    if agent_id is not None and not _agent_exists(agent_id):
         raise ValidationFailed(f"agent_id: agent {agent_id} does not exist", details={"field": "agent_id"})
     task = Task(
         type=type, data=data, priority=priority, agent_id=agent_id,
@@ -308,6 +301,15 @@ def task_requeue(*, task_id: Any) -> Task:
         return ["lease_owner", "lease_expires_at", "run_after"]
 
     return _transition(task_id, S.PENDING, mutate)
+
+
+def task_cache_invalidate_for_agent(*, agent_id: Any) -> None:
+    """Drop the cached rows of an agent's tasks (on commit), before the agent is deleted.
+
+    Deleting an agent sets its tasks' `agent_id` to NULL in one bulk UPDATE (`on_delete=SET_NULL`)
+    that sends no signals, so the cached (settled) copies would keep the old agent id.
+    """
+    instances_invalidate(Task, list(Task.objects.filter(agent_id=agent_id).values_list("pk", flat=True)))
 
 
 _REAP_SQL = f"""

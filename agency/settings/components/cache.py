@@ -1,6 +1,6 @@
 """Settings of the cache app, read from the environment (see README)."""
 
-from agency.settings.base import env
+from agency.settings.environment import env
 
 # L1: the bounded in-process LRU in front of Redis (per process).
 AGENCY_CACHE_L1_MAX_ENTRIES = env.int("AGENCY_CACHE_L1_MAX_ENTRIES", default=10_000)

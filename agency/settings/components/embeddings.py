@@ -1,6 +1,6 @@
 """Settings of the embeddings app, read from the environment (see README)."""
 
-from agency.settings.base import env
+from agency.settings.environment import env
 
 # Largest ingest batch accepted by the API (items per request); bigger ones get 413.
 AGENCY_EMBEDDINGS_MAX_BATCH = env.int("AGENCY_EMBEDDINGS_MAX_BATCH", default=1000)

@@ -1,6 +1,6 @@
 """Settings of the tasks app, read from the environment (see README)."""
 
-from agency.settings.base import env
+from agency.settings.environment import env
 
 # Largest accepted task `data` / `result` object, in bytes of its JSON encoding (413 beyond).
 AGENCY_TASK_MAX_PAYLOAD_BYTES = env.int("AGENCY_TASK_MAX_PAYLOAD_BYTES", default=256 * 1024)

@@ -6,9 +6,8 @@ from typing import Any
 
 from django.db import transaction
 
-from apps.cache.backend import STATS_KEY
 from apps.cache.models import CacheStatsSnapshot
-from apps.cache.services.core import get_cache
+from apps.platform.cache import STATS_KEY, get_cache
 
 COUNTERS = ("l1_hits", "l1_misses", "l1_evictions", "l2_hits", "l2_misses", "loads", "errors")
 
@@ -51,7 +50,7 @@ def cache_stats() -> dict[str, Any]:
         })
     return {
         "process": {**local, **_rates(local), "l1_entries": len(c.local), "l1_max_entries": c.local.max_entries,
-                    "subscribed": c._sub_healthy.is_set(), "invalidations_received": c.deliveries,
+                    "subscribed": c.subscribed, "invalidations_received": c.deliveries,
                     "origin": c.origin},
         "cluster": {**cluster, **_rates(cluster)},
         "redis": redis_part,

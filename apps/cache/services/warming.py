@@ -5,24 +5,12 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from django.apps import apps
 from django.conf import settings
 from django.db import transaction
 
-from apps.cache.backend import ACCESS_KEY
 from apps.cache.models import WarmingRule
-from apps.cache.services.core import cacheable, get_cache, model_tag
 from apps.common.errors import ValidationFailed
-
-
-def _parse_row_key(key: str) -> tuple[type, str] | None:
-    parts = key.split(":", 2)
-    if len(parts) != 3 or parts[0] != "model":
-        return None
-    try:
-        return apps.get_model(parts[1]), parts[2]
-    except (LookupError, ValueError):
-        return None
+from apps.platform.cache import ACCESS_KEY, cacheable, get_cache, model_tag, parse_row_key
 
 
 def cache_warm(*, limit: int | None = None) -> dict[str, int]:
@@ -65,7 +53,7 @@ def cache_warm(*, limit: int | None = None) -> dict[str, int]:
         if present:
             result["present"] += 1
             continue
-        parsed = _parse_row_key(key)
+        parsed = parse_row_key(key)  # None: not a row of a registered model
         if parsed is None:
             result["skipped"] += 1
             continue

@@ -1,6 +1,8 @@
 """Run by test_coherence in a separate process: read one key in a tight loop, report each change.
 
-argv: mode ("key" or "row"), key or rule id, the final value to wait for. Prints JSON lines.
+argv: mode ("key" or "row"), key or rule id, the final value to wait for. Prints JSON lines: a
+"ready" line once its invalidation subscriber is confirmed and the first value is in its L1, one
+line per value change with the time it was first served, and a summary of its counters.
 """
 
 import json
@@ -14,13 +16,13 @@ import django  # noqa: E402
 django.setup()
 
 from apps.cache.models import WarmingRule  # noqa: E402
-from apps.cache.services import cache_get, get_cache, instance_get  # noqa: E402
+from apps.platform.cache import cache_get, get_cache, instance_get  # noqa: E402
 
 mode, target, final = sys.argv[1], sys.argv[2], sys.argv[3]
 c = get_cache()
-c.l1_usable()
-while not c._sub_healthy.is_set():
-    time.sleep(0.01)
+if not c.wait_subscribed(timeout=30):  # before the first read: L1 is only used while subscribed
+    print(json.dumps({"error": "the invalidation subscriber did not connect in 30 s"}), flush=True)
+    sys.exit(1)
 
 
 def read():
@@ -31,7 +33,7 @@ def read():
 
 last = read()
 print(json.dumps({"ready": True, "value": last}), flush=True)
-deadline = time.time() + 60
+deadline = time.time() + 120
 while time.time() < deadline:
     value = read()
     if value != last:

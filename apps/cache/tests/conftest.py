@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from django_redis import get_redis_connection
 
-from apps.cache.services import get_cache, reset_caches
 from apps.platform import embedded
+from apps.platform.cache import get_cache, reset_caches
 
 
 def wait_until(predicate, timeout: float = 5.0, interval: float = 0.01) -> bool:
@@ -26,8 +26,7 @@ def wait_until(predicate, timeout: float = 5.0, interval: float = 0.01) -> bool:
 def subscribed(alias: str = "default"):
     """The process's cache for `alias` with its invalidation subscriber confirmed (L1 in use)."""
     c = get_cache(alias)
-    c.l1_usable()
-    assert wait_until(c._sub_healthy.is_set), "the invalidation subscriber did not connect"
+    assert c.wait_subscribed(timeout=5), "the invalidation subscriber did not connect"
     return c
 
 

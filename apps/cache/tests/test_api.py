@@ -3,17 +3,17 @@
 import pytest
 from django_redis import get_redis_connection
 
-from apps.cache import services
 from apps.cache.models import CacheStatsSnapshot, WarmingRule
 from apps.cache.tests.factories import CacheStatsSnapshotFactory, WarmingRuleFactory
+from apps.platform import cache
 
 pytestmark = pytest.mark.django_db
 
 
 def test_stats_report_levels_cluster_and_redis(api_client):
-    services.cache_set("s", 1)
-    services.cache_get("s")
-    services.cache_get("missing")
+    cache.cache_set("s", 1)
+    cache.cache_get("s")
+    cache.cache_get("missing")
     body = api_client.get("/api/v1/cache/stats/").json()
     assert body["process"]["l2_misses"] >= 1
     assert body["process"]["l1_hits"] + body["process"]["l2_hits"] >= 1
@@ -23,19 +23,19 @@ def test_stats_report_levels_cluster_and_redis(api_client):
 
 
 def test_invalidate_is_operator_only(api_client, operator_client):
-    services.cache_set("t:1", 1, tags=["t"])
+    cache.cache_set("t:1", 1, tags=["t"])
     r = api_client.post("/api/v1/cache/invalidate/", {"tags": ["t"]}, format="json")
     assert r.status_code == 403
-    assert services.cache_get("t:1") == 1
+    assert cache.cache_get("t:1") == 1
     r = operator_client.post("/api/v1/cache/invalidate/", {"tags": ["t"]}, format="json")
     assert r.status_code == 200 and r.json()["deleted"] >= 1
-    assert services.cache_get("t:1") is None
+    assert cache.cache_get("t:1") is None
 
 
 def test_invalidate_by_pattern_and_keys(operator_client):
-    services.cache_set("p:1", 1)
-    services.cache_set("p:2", 2)
-    services.cache_set("k", 3)
+    cache.cache_set("p:1", 1)
+    cache.cache_set("p:2", 2)
+    cache.cache_set("k", 3)
     assert operator_client.post("/api/v1/cache/invalidate/", {"pattern": "p:*"}, format="json").json() == {"deleted": 2}
     assert operator_client.post("/api/v1/cache/invalidate/", {"keys": ["k"]}, format="json").json() == {"deleted": 1}
 
@@ -46,17 +46,17 @@ def test_invalidate_by_pattern_and_keys(operator_client):
      ({"tags": ["a"], "pattern": "x*"}, "exactly one"), ({"tags": []}, "tags"), ({"keys": ["x" * 2000]}, "limit")],
 )
 def test_bad_invalidation_is_400_and_nothing_is_deleted(operator_client, body, text):
-    services.cache_set("survivor", 1)
+    cache.cache_set("survivor", 1)
     r = operator_client.post("/api/v1/cache/invalidate/", body, format="json")
     assert r.status_code == 400
     assert text in r.json()["error"]["message"]
-    assert services.cache_get("survivor") == 1
+    assert cache.cache_get("survivor") == 1
 
 
 def test_everything_can_be_deleted_with_the_explicit_flag(operator_client):
-    services.cache_set("x", 1)
+    cache.cache_set("x", 1)
     r = operator_client.post("/api/v1/cache/invalidate/", {"pattern": "*", "allow_all": True}, format="json")
-    assert r.status_code == 200 and services.cache_get("x") is None
+    assert r.status_code == 200 and cache.cache_get("x") is None
 
 
 def test_warming_rules_crud(api_client, operator_client):
@@ -123,7 +123,7 @@ def test_admin_pages_render_with_current_stats(operator, client):
 
 
 def test_metrics_export_cache_counters(client):
-    services.cache_get("anything")
+    cache.cache_get("anything")
     body = client.get("/metrics").content.decode()
     assert 'agency_cache_requests_total{alias="default",level="l2",result="miss"}' in body
     assert 'agency_cache_l2_keys{alias="default"}' in body

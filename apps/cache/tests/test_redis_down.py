@@ -13,8 +13,8 @@ from django_redis import get_redis_connection
 
 from apps.agents.models import Agent
 from apps.agents.tests.factories import AgentFactory
-from apps.cache import services
 from apps.cache.tests.conftest import subscribed, wait_until
+from apps.platform import cache
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,8 +31,8 @@ def cache_on_private_redis(settings, private_redis):
 
 
 def _row_cached(agent) -> bool:
-    c = services.get_cache()
-    return bool(get_redis_connection("default").exists(c.make_key(services.instance_key(Agent, agent.pk))))
+    c = cache.get_cache()
+    return bool(get_redis_connection("default").exists(c.make_key(cache.instance_key(Agent, agent.pk))))
 
 
 def test_redis_stopped_and_restarted_during_requests(cache_on_private_redis, api_client, caplog):
@@ -41,7 +41,7 @@ def test_redis_stopped_and_restarted_during_requests(cache_on_private_redis, api
     subscribed()
     assert api_client.get(f"/api/v1/agents/{agent.pk}/").json()["name"] == "v1"
     assert _row_cached(agent)
-    services.cache_set("plain", "before")
+    cache.cache_set("plain", "before")
 
     caplog.clear()
     with caplog.at_level(logging.WARNING):
@@ -54,22 +54,22 @@ def test_redis_stopped_and_restarted_during_requests(cache_on_private_redis, api
         assert Agent.objects.get(pk=agent.pk).name == "v2"
         for _ in range(30):
             assert api_client.get(f"/api/v1/agents/{agent.pk}/").json()["name"] == "v2"
-        assert services.cache_get("plain", "fallback") == "fallback"
-        assert services.cache_set("plain", "during") is False
-        assert services.cache_get_or_set("computed", lambda: 42) == 42
+        assert cache.cache_get("plain", "fallback") == "fallback"
+        assert cache.cache_set("plain", "during") is False
+        assert cache.cache_get_or_set("computed", lambda: 42) == 42
         r = api_client.get(f"/api/v1/agents/{agent.pk}/session/")  # sessions live only in Redis: 503
         assert r.status_code == 503 and r.json()["error"]["code"] == "unavailable"
         assert api_client.get("/api/v1/cache/stats/").json()["redis"]["up"] is False
-    cache_warnings = [r for r in caplog.records if r.name in ("apps.cache", "django_redis.cache")]
+    cache_warnings = [r for r in caplog.records if r.name in ("apps.platform.cache", "django_redis.cache")]
     assert 1 <= len(cache_warnings) <= 2, [r.getMessage() for r in cache_warnings]  # not one per request
 
-    c = services.get_cache()
+    c = cache.get_cache()
     assert c._pending  # the row invalidation that Redis missed is remembered
     redis_server.start()  # with its AOF: the stale "v1" row is back in Redis
-    assert wait_until(c._sub_healthy.is_set, timeout=15), "the subscriber did not reconnect"
+    assert wait_until(lambda: c.subscribed, timeout=15), "the subscriber did not reconnect"
     assert wait_until(lambda: not _row_cached(agent), timeout=5)  # the missed invalidation was replayed
     assert c.replayed >= 1 and not c._pending
     assert api_client.get(f"/api/v1/agents/{agent.pk}/").json()["name"] == "v2"
     assert wait_until(lambda: _row_cached(agent))  # and the cache fills again
-    assert services.cache_set("plain", "after") is True
-    assert services.cache_get("plain") == "after"
+    assert cache.cache_set("plain", "after") is True
+    assert cache.cache_get("plain") == "after"

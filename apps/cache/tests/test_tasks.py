@@ -6,26 +6,26 @@ from django_redis import get_redis_connection
 from apps.agents.models import Agent
 from apps.agents.tests.factories import AgentFactory
 from apps.cache import services
-from apps.cache.backend import STATS_KEY
 from apps.cache.models import CacheStatsSnapshot
 from apps.cache.tasks import cache_warm_task, stats_snapshot_task
 from apps.cache.tests.conftest import subscribed, wait_until
 from apps.cache.tests.factories import WarmingRuleFactory
+from apps.platform import cache
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _l2_has(model, pk) -> bool:
-    c = services.get_cache()
-    return bool(get_redis_connection("default").exists(c.make_key(services.instance_key(model, pk))))
+    c = cache.get_cache()
+    return bool(get_redis_connection("default").exists(c.make_key(cache.instance_key(model, pk))))
 
 
 def _read(agents_with_counts) -> None:
     for agent, n in agents_with_counts:
         for _ in range(n):
-            services.instance_get(Agent, agent.pk)
-    services.get_cache().flush_counters()
-    services.cache_delete_many([services.instance_key(Agent, a.pk) for a, _ in agents_with_counts], on_commit=False)
+            cache.instance_get(Agent, agent.pk)
+    cache.get_cache().flush_counters()
+    cache.cache_delete_many([cache.instance_key(Agent, a.pk) for a, _ in agents_with_counts], on_commit=False)
 
 
 def test_warm_task_loads_the_most_read_rows_through_the_worker(celery_worker):
@@ -46,18 +46,18 @@ def test_warming_rules_choose_keys_and_ttl():
     assert services.cache_warm(limit=10)["loaded"] == 0  # no rule matches agent rows
     WarmingRuleFactory(name="agents", model_label="agents.Agent", ttl=1234, priority=1)
     assert services.cache_warm(limit=10)["loaded"] == 2
-    c = services.get_cache()
-    ttl = get_redis_connection("default").ttl(c.make_key(services.instance_key(Agent, agents[0].pk)))
+    c = cache.get_cache()
+    ttl = get_redis_connection("default").ttl(c.make_key(cache.instance_key(Agent, agents[0].pk)))
     assert 1200 < ttl <= 1234
 
 
 def test_snapshot_task_persists_cluster_counters(celery_worker):
     subscribed()
-    services.cache_set("x", 1)
-    services.cache_get("x")
-    services.cache_get("absent")
+    cache.cache_set("x", 1)
+    cache.cache_get("x")
+    cache.cache_get("absent")
     # The subscriber thread flushes this process's counters to Redis about once a second.
-    stats_key = services.get_cache().make_key(STATS_KEY)
+    stats_key = cache.get_cache().make_key(cache.STATS_KEY)
     assert wait_until(lambda: int(get_redis_connection("default").hget(stats_key, "l2_misses") or 0) >= 1, 5)
     snapshot_id = stats_snapshot_task.delay().get(timeout=60)
     snap = CacheStatsSnapshot.objects.get(pk=snapshot_id)

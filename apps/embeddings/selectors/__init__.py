@@ -1,1 +1,1 @@
-"""Reads of the embeddings app: search (with its planner) and the filter language."""
+"""Reads of the embeddings app: collections (cached by name), search (with its planner) and the filter language."""

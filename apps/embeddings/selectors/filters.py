@@ -220,6 +220,11 @@ def filter_compile(spec: Any, *, root: str = "filter", max_depth: int = MAX_DEPT
     return sql, list(params)
 
 
+def filter_where(spec: Any) -> tuple[str, list[Any]]:
+    """The WHERE clause of an optional filter: its compiled SQL, or TRUE when there is none (None, {})."""
+    return filter_compile(spec) if spec else ("TRUE", [])
+
+
 _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode  # built once: json.dumps with
 # arguments builds an encoder per call, which was most of a filter's memo lookup
 

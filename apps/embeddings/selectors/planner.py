@@ -113,15 +113,14 @@ def _index_settings(collection: Collection, *, k: int, ef_search: int | None, pr
                     iterative: bool) -> dict[str, Any]:
     if collection.index_type == IndexType.HNSW:
         ef = min(1000, max(ef_search or settings.AGENCY_EMBEDDINGS_EF_SEARCH, k))
-        # enable_sort off: PostgreSQL may misjudge a collection's size (fresh rows, no ANALYZE yet)
-        # and prefer "scan the collection and sort", i.e. an exact scan. The planner has decided.
-        out: dict[str, Any] = {"hnsw.ef_search": ef, "enable_sort": "off"}
+        # No enable_sort here: the statement adds `enable_sort=off` only where PostgreSQL, asked
+        # once, would not use the index unaided (search/statements.py, `index_needs_forcing`).
+        out: dict[str, Any] = {"hnsw.ef_search": ef}
         if iterative:
             out["hnsw.iterative_scan"] = "relaxed_order"
             out["hnsw.max_scan_tuples"] = settings.AGENCY_EMBEDDINGS_MAX_SCAN_TUPLES
         return out
-    out = {"ivfflat.probes": min(int(collection.lists), probes or settings.AGENCY_EMBEDDINGS_IVFFLAT_PROBES),
-           "enable_sort": "off"}
+    out = {"ivfflat.probes": min(int(collection.lists), probes or settings.AGENCY_EMBEDDINGS_IVFFLAT_PROBES)}
     if iterative:
         out["ivfflat.iterative_scan"] = "relaxed_order"
         out["ivfflat.max_probes"] = int(collection.lists)
@@ -158,7 +157,7 @@ def plan_search(collection: Collection, *, k: int, exact: bool, filtered: bool, 
             candidates = min(1000, max(k * 20, 200))
             return Plan("binary_rerank", "binary-quantized index, re-ranked over full vectors",
                         index=collection.binary_index_name, candidates=candidates,
-                        settings={"hnsw.ef_search": max(candidates, ef_search or 0), "enable_sort": "off"})
+                        settings={"hnsw.ef_search": max(candidates, ef_search or 0)})
         index_settings = _index_settings(collection, k=k, ef_search=ef_search, probes=probes, iterative=False)
         if collection.precision == Precision.HALFVEC:
             # The whole ef_search window (the candidates HNSW found anyway), re-ranked over full vectors.

@@ -1,1 +1,1 @@
-"""Writes of the embeddings app: collections, ingest, indexes (one module per concept)."""
+"""Writes of the embeddings app: collections, ingest, deletion, indexes (one module per concept)."""

@@ -18,11 +18,16 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from apps.embeddings.caching import collection_cache_invalidate
 from apps.embeddings.models import METRIC_SQL, Collection, IndexStatus, IndexType
 
 log = logging.getLogger(__name__)
 
 TABLE = "embeddings_embedding"
+# The Celery task wrapping collection_index_build (tasks.py registers it under this name): services
+# enqueue it by name (apps.platform.jobs), so no services module imports the tasks module.
+BUILD_TASK = "agency.embeddings.build_index"
+BUILD_QUEUE = "maintenance"
 
 
 def _concurrently(requested: bool | None) -> str:
@@ -38,8 +43,6 @@ def _set_status(collection: Collection, status: str, error: str = "") -> None:
     Collection.objects.filter(pk=collection.pk).update(**fields)
     for key, value in fields.items():
         setattr(collection, key, value)
-    from apps.embeddings.services.collections import collection_cache_invalidate
-
     collection_cache_invalidate(collection)
 
 

@@ -115,6 +115,7 @@ def test_short_iterative_scan_falls_back_to_exact(filtered_collection, settings)
     res = embedding_search(collection=col, params=SearchParams(vector=q, k=10, filter={"bucket": "pct"},
                                                                ef_search=10))
     assert res["plan"]["strategy"] == "exact_filtered" and "fallback" in res["plan"]
+    assert res["plan"]["settings"] == {}  # an exact scan: no index to force, so no enable_sort either
     assert {int(h["entity_id"]) for h in res["results"]} == _truth(vecs, mask, q)
 
 

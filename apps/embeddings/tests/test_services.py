@@ -4,23 +4,29 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models.expressions import RawSQL
 
 from apps.common.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from apps.embeddings.models import Collection, Embedding, IndexStatus
 from apps.embeddings.selectors.planner import plan_search
 from apps.embeddings.selectors.search import (
     SearchParams,
-    _literal,
     embedding_search,
     search_explain,
     search_params_parse,
     search_sql,
+    search_statement,
+    statements,
+    vector_literal,
 )
 from apps.embeddings.services.collections import collection_create, collection_delete, collection_update
-from apps.embeddings.services.indexes import collection_index_build, index_report
-from apps.embeddings.services.ingest import embeddings_delete, embeddings_import, embeddings_upsert
+from apps.embeddings.services.deletion import embeddings_delete
+from apps.embeddings.services.indexes import collection_index_build, embeddings_analyze, index_report
+from apps.embeddings.services.ingest import embeddings_import, embeddings_upsert
 from apps.embeddings.tests.factories import clustered, items_from
+from apps.platform.db.settings import set_local
+from apps.platform.db.vectors import vector_cursor
 
 pytestmark = pytest.mark.django_db
 
@@ -83,8 +89,9 @@ def test_index_rebuilt_under_new_name_when_params_change(django_capture_on_commi
 
 
 def test_search_uses_the_collections_partial_index_per_explain():
-    """On a small, freshly loaded collection PostgreSQL alone would sort the rows (exact); the
-    planner's settings make the query the service runs use the collection's own index."""
+    """On a small, freshly loaded collection PostgreSQL alone may sort the rows (exact); the
+    statement's settings (enable_sort off where it would) make the query the service runs use the
+    collection's own index either way."""
     col = make(dim=8)
     other = make(name="other", dim=8, precision="halfvec")
     vecs = clustered(300, 8)
@@ -106,8 +113,55 @@ def test_search_uses_the_collections_partial_index_per_explain():
     assert result["results"][0]["entity_id"] == "0" and result["results"][0]["score"] == pytest.approx(1, abs=1e-5)
     # The same SQL with the raw literal, as an operator would paste it into psql:
     plan = plan_search(col, k=10, exact=False, filtered=False, where="TRUE", where_params=[])
-    sql, sql_params = search_sql(col, plan, _literal(q), 10, set(), "TRUE", [])
+    sql, sql_params = search_sql(col, plan, vector_literal(q), 10, set(), "TRUE", [])
     assert sql.count(col.index_cast) == 1 and col.predicate in sql
+
+
+def _index_used_unaided(col: Collection, q: np.ndarray) -> bool:
+    """Whether PostgreSQL scans the collection's index for the search's SQL with enable_sort on."""
+    statement = search_statement(col, SearchParams(vector=q, k=10), 10)
+    with transaction.atomic(), vector_cursor() as cur:
+        set_local(cur, {**statement.gucs, "enable_sort": "on"})
+        cur.execute("EXPLAIN " + statement.sql, [q.astype(np.float32)] * statement.vectors)
+        return any(col.index_name in row[0] for row in cur.fetchall())
+
+
+def test_enable_sort_is_sent_only_where_postgresql_would_not_use_the_index_unaided(settings):
+    """Fresh, then analyzed: whichever PostgreSQL picks alone, the plan forces the index exactly when
+    it would not use it (a planner setting costs each search a pipeline), and the search uses it."""
+    settings.AGENCY_EMBEDDINGS_PLAN_CACHE_SECONDS = 0  # every statement planned (and PostgreSQL asked) anew
+    col = make(dim=8)
+    vecs = clustered(300, 8)
+    embeddings_upsert(collection=col, items=items_from(vecs))
+    q = vecs[0].astype(np.float64)
+    params = SearchParams(vector=q, k=10)
+    for _ in ("fresh", "analyzed"):
+        statement = search_statement(col, params, 10)
+        forced = statement.plan.settings.get("enable_sort") == "off"
+        assert statement.gucs["enable_sort"] == ("off" if forced else "on")
+        assert forced == (not _index_used_unaided(col, q))
+        assert f"Index Scan using {col.index_name}" in search_explain(collection=col, params=params)
+        embeddings_analyze()
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit, as a request outside an atomic block
+@pytest.mark.parametrize("forced", [True, False])
+def test_the_orm_query_after_a_search_runs_with_enable_sort_on(monkeypatch, forced):
+    """pgvector's settings stay on the session (only vector index scans read them, and every search sets
+    them all); enable_sort, which any query's plan reads, holds for the search's statement only."""
+    monkeypatch.setattr(statements, "index_needs_forcing", lambda collection, statement: forced)
+    col = make(dim=8)
+    vecs = clustered(300, 8)
+    embeddings_upsert(collection=col, items=items_from(vecs))
+    q = vecs[0].astype(np.float64)
+    result = embedding_search(collection=col, params=SearchParams(vector=q, k=10, ef_search=57))
+    assert result["plan"]["strategy"] == "hnsw" and len(result["results"]) == 10
+    assert result["plan"]["settings"] == {"hnsw.ef_search": 57, **({"enable_sort": "off"} if forced else {})}
+    seen = Embedding.objects.filter(collection=col).annotate(
+        sort=RawSQL("current_setting('enable_sort')", ()), ef=RawSQL("current_setting('hnsw.ef_search')", ()),
+    ).values_list("sort", "ef").first()
+    assert seen == ("on", "57")  # the session's enable_sort; ef_search left as the search set it
+    assert f"Index Scan using {col.index_name}" in search_explain(collection=col, params=SearchParams(vector=q, k=10))
 
 
 def test_recall_at_10_against_numpy_exact():
@@ -227,7 +281,8 @@ def test_index_report_lists_size_and_usage():
 
 def test_direct_copy_path_backs_off_on_a_key_collision():
     """The fresh-rows fast path must leave nothing behind when a key already exists (a racing writer)."""
-    from apps.embeddings.services.ingest import _copy_direct, embeddings_validate
+    from apps.embeddings.services.ingest import _copy_direct
+    from apps.embeddings.validation import embeddings_validate
     from apps.platform.db.vectors import vector_cursor
 
     col = make(dim=4)

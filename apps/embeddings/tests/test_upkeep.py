@@ -174,9 +174,10 @@ def test_admin_pages(client, operator):
 @pytest.mark.django_db(transaction=True)  # invalidations run at once, as outside any request transaction
 def test_an_index_status_change_reaches_both_cached_forms_of_the_collection():
     """Status updates are queryset updates (no signals): the by-id and by-name cache entries are both dropped."""
-    from apps.cache.services import instance_get
-    from apps.embeddings.services.collections import collection_delete, collection_get
+    from apps.embeddings.selectors.collections import collection_get
+    from apps.embeddings.services.collections import collection_delete
     from apps.embeddings.services.indexes import _set_status
+    from apps.platform.cache import instance_get
 
     col = collection_create(name="cached", dimension=4)
     collection_index_build(collection_id=col.pk)

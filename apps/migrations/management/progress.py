@@ -1,4 +1,4 @@
-"""Progress output and error handling shared by the ops commands."""
+"""Progress output and error handling shared by the schema app's commands (backup, maintain, schema_*...)."""
 
 from __future__ import annotations
 

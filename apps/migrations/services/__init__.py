@@ -1,1 +1,1 @@
-"""Operations services: backups, maintenance, schema migrations, retention (see each module)."""
+"""Services of the schema app: schema migrations, backups, maintenance, retention (see each module)."""

@@ -12,7 +12,6 @@ import logging
 import os
 import subprocess
 import tempfile
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,12 +21,13 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from apps.cache.services import cache_invalidate_pattern
-from apps.common.errors import Conflict, NotFound, ValidationFailed
+from apps.common.errors import Conflict, ValidationFailed
 from apps.migrations.models import Backup, RunStatus
+from apps.migrations.selectors import backup_get
 from apps.migrations.services import postgres
 from apps.migrations.services.guard import BACKUP_LOCK, SKIPPED_LOCK_HELD, LockNotAcquired, exclusive
 from apps.migrations.services.records import run_finish, run_skip, run_start
+from apps.platform.cache import cache_invalidate_pattern
 
 logger = logging.getLogger(__name__)
 
@@ -58,26 +58,6 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _run_client(args: list[str], *, env: dict[str, str], total: int, marker: str, progress: Progress) -> str:
-    """Run pg_dump/pg_restore in verbose mode, turning its per-table lines into progress; return stderr."""
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    lines: list[str] = []
-    done = 0
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        line = line.rstrip()
-        lines.append(line)
-        if marker in line:
-            done += 1
-            progress(min(done, total), total, line.split(marker, 1)[1].strip().strip('"'))
-    rc = proc.wait()
-    if rc != 0:
-        errors = [ln for ln in lines if "error" in ln.lower()] or lines
-        raise ValidationFailed(f"{Path(args[0]).name} failed (exit {rc}): " + "\n".join(errors[-10:]),
-                               code="pg_client_failed")
-    return "\n".join(lines)
-
-
 # --------------------------------------------------------------------------------------------
 # create
 
@@ -103,7 +83,7 @@ def backup_create(
     """
     progress = progress or _no_progress
     if backup_id is not None:
-        backup = backup_get(backup_id)
+        backup = backup_get(backup_id=backup_id)
         if backup.is_finished:
             return backup
     else:
@@ -136,7 +116,7 @@ def _dump(backup: Backup, progress: Progress) -> None:
             manifest = postgres.manifest(snap)
             total = len(manifest["tables"])
             progress(0, total, f"dumping {total} tables of {info.dbname} with {pg_dump}")
-            _run_client(
+            postgres.run_client(
                 [str(pg_dump), "-Fc", "-v", f"--snapshot={snapshot_id}", "-f", str(partial), info.dbname],
                 env=info.env(), total=total, marker="dumping contents of table", progress=progress,
             )
@@ -181,13 +161,6 @@ def backup_retention_apply(*, keep_daily: int | None = None, keep_weekly: int | 
 # restore and verify
 
 
-def backup_get(backup_id: Any) -> Backup:
-    try:
-        return Backup.objects.get(pk=uuid.UUID(str(backup_id)))
-    except (ValueError, Backup.DoesNotExist):
-        raise NotFound(f"backup {backup_id!r} does not exist", code="backup_not_found") from None
-
-
 def backup_check_file(backup: Backup) -> Path:
     """The backup's file, after proving it is the file that was written (sha256)."""
     if backup.status != RunStatus.SUCCEEDED:
@@ -218,7 +191,7 @@ def backup_restore(
     so that the restored database still knows every file on disk.
     """
     progress = progress or _no_progress
-    backup = backup_get(backup_id)
+    backup = backup_get(backup_id=backup_id)
     path = backup_check_file(backup)
     info = postgres.ConnInfo.current()
     target = into or info.dbname
@@ -243,7 +216,7 @@ def backup_restore(
         try:
             with exclusive(BACKUP_LOCK), tempfile.TemporaryDirectory(prefix="agency-restore-") as tmp:
                 args[1:1] = ["-L", str(_toc_without_installed_extensions(pg_restore, path, info, Path(tmp)))]
-                _run_client(args, env=info.env(), total=total, marker="processing data for table", progress=progress)
+                postgres.run_client(args, env=info.env(), total=total, marker="processing data for table", progress=progress)
         except LockNotAcquired:
             raise Conflict("a backup is running; restore after it finishes", code="backup_running") from None
         _catalogue_restore(catalogue)
@@ -252,7 +225,7 @@ def backup_restore(
     else:
         postgres.database_create(target)
         try:
-            _run_client(args, env=info.env(), total=total, marker="processing data for table", progress=progress)
+            postgres.run_client(args, env=info.env(), total=total, marker="processing data for table", progress=progress)
         except Exception:
             postgres.database_drop(target)
             raise
@@ -288,7 +261,7 @@ def _catalogue_restore(catalogue: list[Backup]) -> None:
 def backup_verify(*, backup_id: Any, progress: Progress | None = None) -> Backup:
     """Restore into a scratch database, compare with the manifest, drop it, and record the report."""
     progress = progress or _no_progress
-    backup = backup_get(backup_id)
+    backup = backup_get(backup_id=backup_id)
     backup_check_file(backup)
     scratch = f"agency_verify_{backup.pk.hex[:12]}_{os.getpid()}"
     started = timezone.now()
@@ -309,7 +282,7 @@ def backup_verify(*, backup_id: Any, progress: Progress | None = None) -> Backup
 
 def backup_delete(*, backup_id: Any) -> None:
     """Delete a backup record and its file (the admin's delete goes through here)."""
-    backup = backup_get(backup_id)
+    backup = backup_get(backup_id=backup_id)
     if backup.file_path:
         Path(backup.file_path).unlink(missing_ok=True)
     backup.delete()

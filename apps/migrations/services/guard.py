@@ -15,13 +15,15 @@ from contextlib import contextmanager
 
 from django.conf import settings
 
-from apps.cache.locks import LockNotAcquired, distributed_lock
+from apps.platform.cache import LockNotAcquired, distributed_lock
 
 logger = logging.getLogger(__name__)
 
-MAINTENANCE_LOCK = "ops:maintenance"
-BACKUP_LOCK = "ops:backup"
-SCHEMA_LOCK = "ops:schema"
+# Named after the app label, like its tasks. (Before issue #12 they were `ops:*`: a worker of the
+# older release would not see a new worker's lock, so upgrade with the maintenance workers stopped.)
+MAINTENANCE_LOCK = "schema:maintenance"
+BACKUP_LOCK = "schema:backup"
+SCHEMA_LOCK = "schema:migrate"
 SKIPPED_LOCK_HELD = "skipped: lock held"
 
 __all__ = ["BACKUP_LOCK", "MAINTENANCE_LOCK", "SCHEMA_LOCK", "SKIPPED_LOCK_HELD", "LockNotAcquired", "exclusive"]
@@ -30,7 +32,7 @@ __all__ = ["BACKUP_LOCK", "MAINTENANCE_LOCK", "SCHEMA_LOCK", "SKIPPED_LOCK_HELD"
 @contextmanager
 def exclusive(name: str, *, ttl: float | None = None) -> Iterator[None]:
     """Hold the lock `name` for the block or raise `LockNotAcquired` at once (never waits)."""
-    ttl = float(ttl or settings.AGENCY_OPS_LOCK_TTL)
+    ttl = float(ttl or settings.AGENCY_SCHEMA_LOCK_TTL)
     with distributed_lock(name, timeout=ttl, blocking_timeout=0) as lock:
         stop = threading.Event()
 

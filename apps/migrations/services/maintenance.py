@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -19,8 +18,9 @@ import psycopg
 from django.conf import settings
 from psycopg import sql
 
-from apps.common.errors import NotFound, ValidationFailed
+from apps.common.errors import ValidationFailed
 from apps.migrations.models import MaintenanceRun, RunStatus
+from apps.migrations.selectors import maintenance_run_get
 from apps.migrations.services import postgres
 from apps.migrations.services.guard import MAINTENANCE_LOCK, SKIPPED_LOCK_HELD, LockNotAcquired, exclusive
 from apps.migrations.services.records import run_finish, run_skip, run_start
@@ -42,7 +42,7 @@ def maintenance_options(
     """Normalised options; an unknown table is named in the error."""
     if tables:
         with postgres.autocommit_connection() as conn:
-            known = set(postgres._tables(conn))
+            known = set(postgres.table_names(conn))
         for i, table in enumerate(tables):
             if table not in known:
                 raise ValidationFailed(f"tables[{i}]: no table named {table!r}", code="unknown_table")
@@ -60,13 +60,6 @@ def maintenance_request(*, requested_by: Any = None, actor: str = "", **options:
     return run
 
 
-def maintenance_get(run_id: Any) -> MaintenanceRun:
-    try:
-        return MaintenanceRun.objects.get(pk=uuid.UUID(str(run_id)))
-    except (ValueError, MaintenanceRun.DoesNotExist):
-        raise NotFound(f"maintenance run {run_id!r} does not exist", code="run_not_found") from None
-
-
 def maintenance_run(
     *, run_id: Any = None, requested_by: Any = None, actor: str = "", progress: Progress | None = None,
     **options: Any,
@@ -79,7 +72,7 @@ def maintenance_run(
     """
     progress = progress or _no_progress
     if run_id is not None:
-        run = maintenance_get(run_id)
+        run = maintenance_run_get(run_id=run_id)
         if run.is_finished:
             return run
     else:

@@ -7,11 +7,12 @@ admin action). A short-lived psycopg connection in autocommit mode is always out
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from django.db import connection
 from psycopg import sql
 
 from apps.common.errors import ValidationFailed
+from apps.platform import embedded
 
 VECTOR_TYPES = ("vector", "halfvec", "sparsevec")
 
@@ -103,12 +105,8 @@ def pg_binary(name: str) -> Path:
     candidates: list[Path] = []
     if settings.AGENCY_PG_BIN_DIR:
         candidates.append(Path(settings.AGENCY_PG_BIN_DIR) / name)
-    try:
-        from apps.platform import embedded
-
+    with contextlib.suppress(Exception):  # the embedded PostgreSQL package is optional in production
         candidates.append(embedded.pg_bin_dir() / name)
-    except Exception:  # noqa: BLE001 - the embedded package is optional in production
-        pass
     on_path = shutil.which(name)
     if on_path:
         candidates.append(Path(on_path))
@@ -128,6 +126,32 @@ def pg_binary(name: str) -> Path:
 
 def binary_version(path: Path) -> str:
     return subprocess.run([str(path), "--version"], capture_output=True, text=True).stdout.strip()
+
+
+def run_client(
+    args: list[str], *, env: dict[str, str], total: int, marker: str, progress: Callable[[int, int, str], None]
+) -> str:
+    """Run pg_dump/pg_restore (verbose), turning each stderr line holding `marker` into progress; return stderr.
+
+    A failure raises `ValidationFailed` with the client's error lines, so a command or a run record
+    shows why the dump or restore failed rather than an exit code.
+    """
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    done = 0
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        line = line.rstrip()
+        lines.append(line)
+        if marker in line:
+            done += 1
+            progress(min(done, total), total, line.split(marker, 1)[1].strip().strip('"'))
+    rc = proc.wait()
+    if rc != 0:
+        errors = [ln for ln in lines if "error" in ln.lower()] or lines
+        raise ValidationFailed(f"{Path(args[0]).name} failed (exit {rc}): " + "\n".join(errors[-10:]),
+                               code="pg_client_failed")
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------
@@ -155,7 +179,7 @@ def database_drop(name: str) -> None:
 # manifest: what a database holds, to prove a restore complete
 
 
-def _tables(conn: psycopg.Connection) -> list[str]:
+def table_names(conn: psycopg.Connection) -> list[str]:
     rows = conn.execute(
         "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
     ).fetchall()
@@ -184,7 +208,7 @@ def manifest(conn: psycopg.Connection) -> dict[str, Any]:
     columns = _columns(conn)
     tables: dict[str, dict[str, Any]] = {}
     vectors: dict[str, dict[str, dict[str, Any]]] = {}
-    for table in _tables(conn):
+    for table in table_names(conn):
         ident = sql.Identifier(table)
         count, digest = conn.execute(
             sql.SQL("SELECT count(*), md5(coalesce(string_agg(h, '' ORDER BY h), ''))"

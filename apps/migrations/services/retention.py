@@ -1,4 +1,4 @@
-"""Retention: the audit log and the ops run records do not grow forever."""
+"""Retention: the audit log and the schema app's run records do not grow forever."""
 
 from __future__ import annotations
 

@@ -29,9 +29,9 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from apps.common.errors import Conflict, ValidationFailed
-from apps.migrations.models import MigrationRun, RunStatus
+from apps.migrations.models import Backup, MigrationRun, RunStatus
 from apps.migrations.services import postgres
-from apps.migrations.services.backups import _run_client, backup_create
+from apps.migrations.services.backups import backup_create
 from apps.migrations.services.guard import SCHEMA_LOCK, LockNotAcquired, exclusive
 
 logger = logging.getLogger(__name__)
@@ -92,8 +92,6 @@ def _finish(run: MigrationRun, started: float, *, status: str, error: str = "") 
 
 
 def _backup_table_exists() -> bool:
-    from apps.migrations.models import Backup
-
     return Backup._meta.db_table in connection.introspection.table_names()
 
 
@@ -162,10 +160,10 @@ def _rehearse(run: MigrationRun, started: float) -> MigrationRun:
         with tempfile.TemporaryDirectory(prefix="agency-rehearse-") as tmp:
             dump = Path(tmp) / "copy.dump"
             t0 = time.monotonic()
-            _run_client([str(postgres.pg_binary("pg_dump")), "-Fc", "-f", str(dump), info.dbname],
+            postgres.run_client([str(postgres.pg_binary("pg_dump")), "-Fc", "-f", str(dump), info.dbname],
                         env=info.env(), total=0, marker="\0", progress=lambda *a: None)
             postgres.database_create(scratch)
-            _run_client([str(postgres.pg_binary("pg_restore")), "--no-owner", "--exit-on-error", "-d", scratch,
+            postgres.run_client([str(postgres.pg_binary("pg_restore")), "--no-owner", "--exit-on-error", "-d", scratch,
                          str(dump)], env=info.env(), total=0, marker="\0", progress=lambda *a: None)
             timings["copy_seconds"] = round(time.monotonic() - t0, 3)
         t1 = time.monotonic()

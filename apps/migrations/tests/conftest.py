@@ -1,4 +1,4 @@
-"""Fixtures of the ops tests: a table of vectors per collection (the shape the backup checksums),
+"""Fixtures of the schema app's tests: a table of vectors per collection (the shape the backup checksums),
 a backup dir per test, and helpers to compare database contents."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 
 from apps.migrations.services import postgres
 
-VECTOR_TABLE = "ops_test_vectors"
+VECTOR_TABLE = "test_backup_vectors"
 
 
 @pytest.fixture(autouse=True)

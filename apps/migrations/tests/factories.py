@@ -1,4 +1,4 @@
-"""factory-boy factories for the ops records (the services create real ones in most tests)."""
+"""factory-boy factories for the schema app's records (the services create real ones in most tests)."""
 
 import factory
 

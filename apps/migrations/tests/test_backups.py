@@ -51,7 +51,7 @@ def test_backup_delete_rows_restore_gives_identical_counts_and_vector_checksums(
     get_user_model().objects.all().delete()
     assert counts_and_vectors()[0][VECTOR_TABLE] == 200
 
-    from apps.cache.services import cache_get, cache_set
+    from apps.platform.cache import cache_get, cache_set
 
     cache_set("restore:probe", "describes the old database")
     assert cache_get("restore:probe") == "describes the old database"  # in L1 and Redis
@@ -180,8 +180,8 @@ def test_a_failed_dump_is_recorded_and_leaves_no_file(settings, tmp_path):
 
 
 def test_a_running_backup_makes_the_next_one_skip():
-    from apps.cache.locks import distributed_lock
     from apps.migrations.services.guard import BACKUP_LOCK
+    from apps.platform.cache import distributed_lock
 
     with distributed_lock(BACKUP_LOCK, timeout=30):
         skipped = backup_create(kind="daily")

@@ -6,7 +6,6 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from apps.cache.locks import distributed_lock
 from apps.common.errors import ValidationFailed
 from apps.migrations.models import MaintenanceRun, RunStatus
 from apps.migrations.services import postgres
@@ -14,6 +13,7 @@ from apps.migrations.services.guard import MAINTENANCE_LOCK
 from apps.migrations.services.maintenance import maintenance_run
 from apps.migrations.services.retention import retention_purge
 from apps.migrations.tests.conftest import VECTOR_TABLE
+from apps.platform.cache import distributed_lock
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

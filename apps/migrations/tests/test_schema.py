@@ -22,7 +22,7 @@ from apps.migrations.services.schema import schema_plan
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SCHEDULE = "ops: nightly maintenance"
+SCHEDULE = "schema: nightly maintenance"
 
 
 def _applied() -> set[tuple[str, str]]:
@@ -36,19 +36,21 @@ def test_rollback_plan_rehearse_and_migrate_are_recorded(capsys):
         rollback = MigrationRun.objects.get(action=MigrationRun.Action.ROLLBACK)
         assert rollback.status == RunStatus.SUCCEEDED and rollback.target == "schema 0001_initial"
         assert [(p["app"], p["name"], p["backwards"]) for p in rollback.plan] == [
-            ("schema", "0002_default_schedules", True)]
+            ("schema", "0003_schema_task_names", True), ("schema", "0002_default_schedules", True)]
         assert rollback.actor and rollback.duration_seconds is not None
         assert not PeriodicTask.objects.filter(name=SCHEDULE).exists()
 
         capsys.readouterr()
         call_command("schema_plan")
         out = capsys.readouterr().out
-        assert "schema.0002_default_schedules" in out and "1 unapplied migration" in out
+        assert "schema.0002_default_schedules" in out and "schema.0003_schema_task_names" in out
+        assert "2 unapplied migration" in out
 
         call_command("schema_migrate", "--dry-run", "--no-backup")
         rehearsal = MigrationRun.objects.get(dry_run=True)
         assert rehearsal.status == RunStatus.SUCCEEDED, rehearsal.error
-        assert "would apply 1 migration" in rehearsal.output and "Applying schema.0002" in rehearsal.output
+        assert "would apply 2 migration" in rehearsal.output and "Applying schema.0002" in rehearsal.output
+        assert "Applying schema.0003" in rehearsal.output
         assert ("schema", "0002_default_schedules") not in _applied()  # nothing changed
         assert not PeriodicTask.objects.filter(name=SCHEDULE).exists()
         assert not [d for d in _databases() if d.startswith("agency_rehearse_")]
@@ -57,8 +59,8 @@ def test_rollback_plan_rehearse_and_migrate_are_recorded(capsys):
         run = MigrationRun.objects.get(action=MigrationRun.Action.MIGRATE, dry_run=False)
         assert run.status == RunStatus.SUCCEEDED and run.backup is not None
         assert run.backup.status == RunStatus.SUCCEEDED and os.path.exists(run.backup.file_path)
-        assert ("schema", "0002_default_schedules") in _applied()
-        assert PeriodicTask.objects.filter(name=SCHEDULE).exists()
+        assert {("schema", "0002_default_schedules"), ("schema", "0003_schema_task_names")} <= _applied()
+        assert PeriodicTask.objects.get(name=SCHEDULE).task == "agency.schema.maintain"
     finally:
         call_command("migrate", "schema", verbosity=0)
 
@@ -71,7 +73,7 @@ def _databases() -> list[str]:
 @pytest.mark.parametrize(("args", "message"), [
     (["schema", "nope"], "app 'schema' has no migration named 'nope'"),
     (["nosuchapp", "0001"], "app 'nosuchapp' has no migrations"),
-    (["schema", "0002_default_schedules"], None),  # the latest: nothing to roll back
+    (["schema", "0003_schema_task_names"], None),  # the latest: nothing to roll back
 ])
 def test_bad_rollback_targets_are_clear_errors_and_change_nothing(args, message):
     applied = _applied()

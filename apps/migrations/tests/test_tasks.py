@@ -1,4 +1,4 @@
-"""The ops tasks through a real Celery worker on the real Redis broker, and at-least-once delivery:
+"""The schema app's tasks through a real Celery worker on the real Redis broker, and at-least-once delivery:
 a worker killed with SIGKILL mid-task gets its task delivered again, and the effect happens once."""
 
 from __future__ import annotations
@@ -9,21 +9,24 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 from django.conf import settings
+from django.utils import timezone
 from django_celery_results.models import TaskResult
 
 from agency.celery import app
-from apps.cache.locks import distributed_lock
 from apps.migrations.models import Backup, MaintenanceRun, RunStatus
 from apps.migrations.services import postgres
 from apps.migrations.services.guard import MAINTENANCE_LOCK
 from apps.migrations.services.maintenance import maintenance_request
-from apps.migrations.tasks import maintenance_run_task
+from apps.migrations.tasks import maintenance_run_task, retention_purge_task
 from apps.migrations.tests.conftest import VECTOR_TABLE
+from apps.migrations.tests.factories import MaintenanceRunFactory
+from apps.platform.cache import distributed_lock
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
@@ -52,7 +55,7 @@ def test_backup_started_from_the_api_runs_on_the_worker(celery_worker, operator_
     assert backup.status == RunStatus.SUCCEEDED, backup.error
     assert Path(backup.file_path).is_file() and backup.sha256 and backup.attempts == 1
     result = wait_for(lambda: TaskResult.objects.filter(task_id=body["task_id"], status="SUCCESS").first())
-    assert result.task_name == "agency.ops.backup" and str(backup.pk) in result.result
+    assert result.task_name == "agency.schema.backup" and str(backup.pk) in result.result
 
     body = operator_client.post(f"/api/v1/backups/{backup.pk}/verify/").json()
     wait_for(lambda: TaskResult.objects.filter(task_id=body["task_id"], status="SUCCESS").first())
@@ -78,7 +81,7 @@ def test_a_scheduled_maintenance_skips_while_another_holds_the_lock(celery_worke
 def _start_worker(queue: str, name: str, log: Path) -> subprocess.Popen:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "agency.settings.test",
            "DATABASE_URL": postgres.ConnInfo.current().url(),
-           "AGENCY_CELERY_VISIBILITY_TIMEOUT": "5", "AGENCY_OPS_LOCK_TTL": "3"}
+           "AGENCY_CELERY_VISIBILITY_TIMEOUT": "5", "AGENCY_SCHEMA_LOCK_TTL": "3"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "agency", "worker", "-Q", queue, "-P", "solo",
          "--hostname", f"{name}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
@@ -106,7 +109,7 @@ def test_a_task_whose_worker_is_killed_is_delivered_again_and_takes_effect_once(
     """The run blocks on a table the test keeps locked, the worker is SIGKILLed, the lock released;
     a fresh worker gets the unacknowledged message back (visibility timeout 5 s) and completes the
     same run record once; a duplicate delivery afterwards changes nothing."""
-    queue = f"ops-kill-{uuid.uuid4().hex[:8]}"
+    queue = f"schema-kill-{uuid.uuid4().hex[:8]}"
     log = tmp_path / "worker.log"
     run = maintenance_request(analyze=True, vacuum=False, reindex=False, tables=[VECTOR_TABLE])
     blocker = psycopg.connect(postgres.ConnInfo.current().dsn())
@@ -151,13 +154,6 @@ def test_a_task_whose_worker_is_killed_is_delivered_again_and_takes_effect_once(
 
 
 def test_retention_purge_runs_on_the_worker(celery_worker):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from apps.migrations.tasks import retention_purge_task
-    from apps.migrations.tests.factories import MaintenanceRunFactory
-
     old = MaintenanceRunFactory()
     MaintenanceRun.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=100))
     kept = MaintenanceRunFactory()

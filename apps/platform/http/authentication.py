@@ -21,6 +21,8 @@ from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
+from apps.platform.cache import cache_delete_many, cache_get_or_set
+
 KEY_PREFIX = "auth:token:"
 
 
@@ -49,8 +51,6 @@ class CachedTokenAuthentication(TokenAuthentication):
             token.user.password = None
             return token
 
-        from apps.cache.services import cache_get_or_set  # lazy: apps.cache imports rest_framework.views
-
         ttl = token_cache_seconds()
         token = cache_get_or_set(token_cache_key(key), load, ttl=ttl) if ttl > 0 else load()
         if not token.user.is_active:
@@ -61,8 +61,6 @@ class CachedTokenAuthentication(TokenAuthentication):
 def token_cache_forget(keys: list[str]) -> None:
     """Drop the cached entries of these token keys (on commit when inside a transaction)."""
     if keys:
-        from apps.cache.services import cache_delete_many
-
         cache_delete_many([token_cache_key(k) for k in keys])
 
 

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from apps.cache.services import cache_get
+from apps.platform.cache import cache_get
 from apps.platform.http.authentication import token_cache_key
 
 pytestmark = pytest.mark.django_db

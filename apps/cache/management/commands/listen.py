@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.cache.backend import REDIS_ERRORS
-from apps.cache.services import channel_listen
+from apps.platform.cache import REDIS_ERRORS, channel_listen
 
 
 class Command(BaseCommand):

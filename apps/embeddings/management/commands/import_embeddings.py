@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from apps.common.errors import DomainError
-from apps.embeddings.services.collections import collection_get
+from apps.embeddings.selectors.collections import collection_get
 from apps.embeddings.services.indexes import embeddings_analyze
 from apps.embeddings.services.ingest import embeddings_import
 

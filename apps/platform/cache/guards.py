@@ -17,7 +17,7 @@ from django_redis.exceptions import ConnectionInterrupted
 
 from apps.common.errors import ValidationFailed
 
-logger = logging.getLogger("apps.cache")
+logger = logging.getLogger("apps.platform.cache")
 
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, ConnectionInterrupted, OSError)
 # Glob syntax Redis understands; a pattern that is nothing but these would match every key.

@@ -18,6 +18,8 @@ MISSING: Any = object()
 
 
 class LocalCache:
+    """The L1 of one cache alias in one process (see the module docstring)."""
+
     def __init__(self, *, max_entries: int, max_ttl: float) -> None:
         self.max_entries = max(0, int(max_entries))
         self.max_ttl = float(max_ttl)
@@ -31,6 +33,10 @@ class LocalCache:
 
     def __len__(self) -> int:
         return len(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        """Whether `key` has an entry (expired or not), without counting a hit or touching the LRU order."""
+        return key in self._data
 
     def get(self, key: str) -> Any:
         """The stored value (as stored) or MISSING; counts hits and misses."""
@@ -90,3 +96,14 @@ class LocalCache:
         with self._lock:
             self.generation += 1
             self._data.clear()
+
+    def reset_after_fork(self) -> None:
+        """Start empty with a new lock, in a forked child (called by the coherence fork hook).
+
+        The inherited lock may have been held by a thread of the parent that does not exist in the
+        child, so it is replaced rather than taken; the inherited entries were never covered by
+        this process's subscriber, so they are dropped.
+        """
+        self._lock = threading.Lock()
+        self.generation += 1
+        self._data.clear()

@@ -1,6 +1,6 @@
 """The two-level cache engine: L1 (in-process LRU) in front of L2 (Redis via django-redis).
 
-One `TwoLevelCache` per cache alias per process (see `apps.cache.services.get_cache`). It uses
+One `TwoLevelCache` per cache alias per process (see `apps.platform.cache.api.get_cache`). It uses
 django-redis for key naming and (de)serialisation and its raw redis-py connection for the rest:
 pipelines, tag sets, SCAN, PUBLISH, sorted sets for access counts.
 
@@ -28,21 +28,13 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.core.cache import caches
+from django.core.cache.backends.base import default_key_func
+from django_redis.compressors.identity import IdentityCompressor
 
-from apps.cache.coherence import CoherenceMixin, _instances
-from apps.cache.guards import (  # noqa: F401 - re-exported for the services and tests
-    ACCESS_KEY,
-    REDIS_ERRORS,
-    STATS_KEY,
-    ThrottledLog,
-    ThrottleFilter,
-    check_key,
-    check_pattern,
-    check_ttl,
-    process_id,
-)
-from apps.cache.local import MISSING, LocalCache
 from apps.common.errors import PayloadTooLarge, ValidationFailed
+from apps.platform.cache.coherence import CoherenceMixin, register_instance
+from apps.platform.cache.guards import ACCESS_KEY, REDIS_ERRORS, STATS_KEY, ThrottledLog, process_id
+from apps.platform.cache.local import MISSING, LocalCache
 
 # SET with its tags (a tag set's TTL only ever grows, so it outlives its longest member) and the
 # invalidation message, in one round trip. With a lease token (single-flight fill), the write only
@@ -115,14 +107,11 @@ class TwoLevelCache(CoherenceMixin):
         self.replayed = 0
         self.origin = process_id()
         # Fast paths equivalent to django-redis's own, used when the configuration is the default one.
-        from django.core.cache.backends.base import default_key_func
-        from django_redis.compressors.identity import IdentityCompressor
-
         self._prefix = (f"{self.backend.key_prefix}:{self.backend.version}:"
                         if self.backend.key_func is default_key_func else None)
         self._loads = (self.client._serializer.loads
                        if isinstance(self.client._compressor, IdentityCompressor) else None)
-        _instances.add(self)
+        register_instance(self)
 
     # ---- Redis access -----------------------------------------------------------------------
     @property

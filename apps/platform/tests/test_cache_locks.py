@@ -6,7 +6,7 @@ import time
 import pytest
 from redis.exceptions import LockNotOwnedError
 
-from apps.cache.locks import LockLost, LockNotAcquired, distributed_lock, lock_create, lock_extend, lock_is_held
+from apps.platform.cache import LockLost, LockNotAcquired, distributed_lock, lock_create, lock_extend, lock_is_held
 
 
 def test_non_blocking_second_holder_is_refused():

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
+
+from apps.platform.cache.api import caches_in_process
 
 
 class CacheCollector(Collector):
-    def collect(self):
-        from apps.cache.services.core import _caches
+    """Per-alias counters of this process's caches, plus the L2 key count (one DBSIZE per scrape)."""
 
+    def collect(self) -> Iterator[Metric]:
         requests = CounterMetricFamily("agency_cache_requests", "Cache reads by level and result",
                                        labels=["alias", "level", "result"])
         evictions = CounterMetricFamily("agency_cache_evictions", "L1 LRU evictions", labels=["alias"])
@@ -18,7 +22,7 @@ class CacheCollector(Collector):
         entries = GaugeMetricFamily("agency_cache_l1_entries", "Entries in this process's L1", labels=["alias"])
         subscribed = GaugeMetricFamily("agency_cache_subscribed", "1 while invalidations are received",
                                        labels=["alias"])
-        for alias, c in list(_caches.items()):
+        for alias, c in caches_in_process():
             n = c.counters()
             requests.add_metric([alias, "l1", "hit"], n["l1_hits"])
             requests.add_metric([alias, "l1", "miss"], n["l1_misses"])
@@ -28,9 +32,9 @@ class CacheCollector(Collector):
             loads.add_metric([alias], n["loads"])
             errors.add_metric([alias], n["errors"])
             entries.add_metric([alias], len(c.local))
-            subscribed.add_metric([alias], 1.0 if c._sub_healthy.is_set() else 0.0)
+            subscribed.add_metric([alias], 1.0 if c.subscribed else 0.0)
         keys = GaugeMetricFamily("agency_cache_l2_keys", "Keys in the Redis cache database", labels=["alias"])
-        for alias, c in list(_caches.items()):
+        for alias, c in caches_in_process():
             found = c.call("dbsize", lambda r: r.dbsize(), None)  # one round trip per scrape
             if found is not None:
                 keys.add_metric([alias], found)
@@ -41,6 +45,7 @@ _registered = False
 
 
 def register() -> None:
+    """Add the collector to the default Prometheus registry (once per process)."""
     global _registered
     if not _registered:
         REGISTRY.register(CacheCollector())

@@ -1,8 +1,6 @@
-"""Agent sessions: `session:{agent_id}` JSON in Redis with a TTL.
+"""Writes of agent sessions: create/replace, merge (extends the TTL), end.
 
-A session is scratch state an agent keeps between steps (conversation id, cursor…), not data of
-record: it lives only in Redis and expires unless touched. Update merges keys and extends the TTL.
-The value stored is ``{"data": {...}, "created_at": iso, "updated_at": iso}``.
+See `apps.agents.session_store` for where sessions live and why only in Redis.
 """
 
 from __future__ import annotations
@@ -14,18 +12,14 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 
-from apps.cache.backend import REDIS_ERRORS
-from apps.cache.services.core import get_cache
-from apps.common.errors import NotFound, PayloadTooLarge, ServiceUnavailable, ValidationFailed
-
-
-def session_key(agent_id: Any) -> str:
-    return f"session:{agent_id}"
+from apps.agents.session_store import REDIS_ERRORS, session_key, session_redis, session_unavailable
+from apps.common.errors import NotFound, ValidationFailed
+from apps.common.validation import check_json_object, check_size
 
 
 def _check(data: Any, ttl: Any) -> int:
-    if not isinstance(data, dict):
-        raise ValidationFailed(f"data: must be a JSON object, got {type(data).__name__}", code="invalid")
+    """400 for data that is not a JSON object or a TTL out of range, 413 when data alone is too large."""
+    check_json_object("data", data, limit=settings.AGENCY_AGENT_SESSION_MAX_BYTES)
     if ttl is None:
         return settings.AGENCY_AGENT_SESSION_TTL
     limit = settings.AGENCY_AGENT_SESSION_MAX_TTL
@@ -36,38 +30,10 @@ def _check(data: Any, ttl: Any) -> int:
 
 
 def _encode(doc: dict[str, Any]) -> str:
+    """The stored document; 413 (naming `data`) when it is over the limit once merged and stamped."""
     body = json.dumps(doc, separators=(",", ":"))
-    limit = settings.AGENCY_AGENT_SESSION_MAX_BYTES
-    if len(body.encode()) > limit:
-        raise PayloadTooLarge(f"data: session is {len(body.encode())} bytes, over the limit of {limit}")
+    check_size("data", len(body.encode()), settings.AGENCY_AGENT_SESSION_MAX_BYTES)
     return body
-
-
-def _redis() -> redis.Redis:
-    return get_cache().redis
-
-
-def _unavailable(exc: BaseException) -> ServiceUnavailable:
-    get_cache().errors.report("agent session", exc)
-    return ServiceUnavailable("the session store (Redis) is unavailable", code="unavailable")
-
-
-def _view(agent_id: Any, raw: bytes | str | None, ttl_ms: int) -> dict[str, Any]:
-    if raw is None:
-        raise NotFound(f"agent {agent_id} has no session", code="not_found")
-    doc = json.loads(raw)
-    return {"agent_id": str(agent_id), **doc, "ttl": max(0, round(ttl_ms / 1000)) if ttl_ms and ttl_ms > 0 else None}
-
-
-def session_get(*, agent_id: Any) -> dict[str, Any]:
-    try:
-        pipe = _redis().pipeline(transaction=False)
-        pipe.get(session_key(agent_id))
-        pipe.pttl(session_key(agent_id))
-        raw, ttl_ms = pipe.execute()
-    except REDIS_ERRORS as exc:
-        raise _unavailable(exc) from exc
-    return _view(agent_id, raw, ttl_ms)
 
 
 def session_put(*, agent_id: Any, data: dict[str, Any], ttl: int | None = None) -> dict[str, Any]:
@@ -75,12 +41,12 @@ def session_put(*, agent_id: Any, data: dict[str, Any], ttl: int | None = None) 
     ttl = _check(data, ttl)
     key, now = session_key(agent_id), timezone.now().isoformat()
     try:
-        r = _redis()
+        r = session_redis()
         old = r.get(key)
         created = json.loads(old)["created_at"] if old else now
         r.set(key, _encode({"data": data, "created_at": created, "updated_at": now}), ex=ttl)
     except REDIS_ERRORS as exc:
-        raise _unavailable(exc) from exc
+        raise session_unavailable(exc) from exc
     return {"agent_id": str(agent_id), "data": data, "created_at": created, "updated_at": now, "ttl": ttl}
 
 
@@ -92,7 +58,7 @@ def session_update(*, agent_id: Any, data: dict[str, Any], ttl: int | None = Non
     ttl = _check(data, ttl)
     key = session_key(agent_id)
     try:
-        with _redis().pipeline(transaction=True) as pipe:
+        with session_redis().pipeline(transaction=True) as pipe:
             while True:
                 try:
                     pipe.watch(key)
@@ -112,14 +78,15 @@ def session_update(*, agent_id: Any, data: dict[str, Any], ttl: int | None = Non
                 except redis.WatchError:
                     continue
     except REDIS_ERRORS as exc:
-        raise _unavailable(exc) from exc
+        raise session_unavailable(exc) from exc
     return {"agent_id": str(agent_id), **doc, "ttl": ttl}
 
 
 def session_end(*, agent_id: Any) -> None:
+    """Delete the session; 404 when there was none."""
     try:
-        deleted = _redis().delete(session_key(agent_id))
+        deleted = session_redis().delete(session_key(agent_id))
     except REDIS_ERRORS as exc:
-        raise _unavailable(exc) from exc
+        raise session_unavailable(exc) from exc
     if not deleted:
         raise NotFound(f"agent {agent_id} has no session", code="not_found")

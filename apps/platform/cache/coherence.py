@@ -18,7 +18,7 @@ from typing import Any
 
 import redis
 
-from apps.cache.guards import process_id
+from apps.platform.cache.guards import process_id
 
 _fork_count = 0  # bumped in every forked child
 _instances: weakref.WeakSet = weakref.WeakSet()  # every TwoLevelCache of this process
@@ -38,12 +38,16 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def register_instance(cache: Any) -> None:
+    """Track a cache instance so a forked child re-initialises it (weakly: a dropped cache is forgotten)."""
+    _instances.add(cache)
+
+
 class CoherenceMixin:
     """The subscriber side of `TwoLevelCache` (which supplies local, errors, channel, location…)."""
 
     def _reinit_after_fork(self) -> None:
-        self.local._lock = threading.Lock()
-        self.local._data.clear()
+        self.local.reset_after_fork()
         self._access_lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._pending_lock = threading.Lock()
@@ -53,6 +57,16 @@ class CoherenceMixin:
         self._client_cache = None
 
     # ---- L1 usability (coherence) -------------------------------------------------------------
+    @property
+    def subscribed(self) -> bool:
+        """Whether this process's invalidation subscription is confirmed alive right now."""
+        return self._sub_healthy.is_set()
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        """Start the subscriber if needed and wait until it is confirmed (True) or `timeout` passes."""
+        self.l1_usable()
+        return self._sub_healthy.wait(timeout)
+
     def l1_usable(self) -> bool:
         """L1 may serve only while this process is subscribed to invalidations (started lazily)."""
         if self._sub_fork != _fork_count:

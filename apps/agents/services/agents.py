@@ -8,7 +8,6 @@ nothing and answers 409 with the current version.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from auditlog.diff import model_instance_diff
@@ -20,24 +19,18 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.agents.models import Agent
-from apps.cache.services import agent_status_publish, instances_invalidate
-from apps.common.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
+from apps.agents.services.status import agent_status_publish
+from apps.common.errors import Conflict, NotFound, ValidationFailed
+from apps.common.validation import check_json_object
+from apps.platform.cache import instances_invalidate
+from apps.tasks.selectors import task_active_count
+from apps.tasks.services import task_cache_invalidate_for_agent
 
 UPDATABLE_FIELDS = ("name", "type", "capabilities", "status", "namespace")
 
 
 def _check_capabilities(capabilities: Any) -> None:
-    if not isinstance(capabilities, dict):
-        raise ValidationFailed(
-            f"capabilities: must be a JSON object, got {type(capabilities).__name__}", details={"field": "capabilities"}
-        )
-    size = len(json.dumps(capabilities, separators=(",", ":")).encode())
-    limit = settings.AGENCY_AGENT_MAX_CAPABILITIES_BYTES
-    if size > limit:
-        raise PayloadTooLarge(
-            f"capabilities: {size} bytes exceeds the limit of {limit} bytes",
-            details={"field": "capabilities", "size": size, "limit": limit},
-        )
+    check_json_object("capabilities", capabilities, limit=settings.AGENCY_AGENT_MAX_CAPABILITIES_BYTES)
 
 
 def _clean(agent: Agent) -> None:
@@ -147,17 +140,15 @@ def agent_delete(*, agent_id: Any) -> None:
     finished tasks keep their history (the FK is SET NULL) and auditlog keeps the deleted row's
     last state in its DELETE entry.
     """
-    from apps.tasks.models import Task, TaskStatus
-
     agent = Agent.objects.select_for_update().filter(pk=agent_id).first()
     if agent is None:
         raise NotFound(f"agent {agent_id} does not exist", details={"field": "id"})
-    active = Task.objects.filter(agent_id=agent_id, status__in=[TaskStatus.PENDING, TaskStatus.RUNNING]).count()
+    active = task_active_count(agent_id=agent_id)
     if active:
         raise Conflict(
             f"agent {agent_id} still has {active} pending or running task(s); cancel them or set status=inactive",
             details={"active_tasks": active},
         )
     # SET NULL is one bulk UPDATE that sends no signals: drop the agent's cached (settled) tasks too.
-    instances_invalidate(Task, list(Task.objects.filter(agent_id=agent_id).values_list("pk", flat=True)))
+    task_cache_invalidate_for_agent(agent_id=agent_id)
     agent.delete()

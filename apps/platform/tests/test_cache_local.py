@@ -1,6 +1,6 @@
 import time
 
-from apps.cache.local import MISSING, LocalCache
+from apps.platform.cache.local import MISSING, LocalCache
 
 
 def test_lru_evicts_least_recently_used_beyond_max_entries():
