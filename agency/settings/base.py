@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_celery_results",
     "auditlog",
+    "rest_framework_api_key",
     "apps.common",
     "apps.platform",
     "apps.agents",
@@ -45,6 +46,7 @@ INSTALLED_APPS = [
     "apps.cache",
     "apps.migrations",
     "apps.audit",
+    "apps.tenants",
     "apps.console",
 ]
 
@@ -150,10 +152,13 @@ CELERY_TIMEZONE = "UTC"
 # --- API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # `Authorization: Api-Key <key>`: a tenant's service (apps/tenants); refused by every endpoint
+        # that does not declare scopes (KeysNeedScopes below).
+        "apps.tenants.authentication.ApiKeyAuthentication",
         "apps.platform.http.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["apps.tenants.permissions.KeysNeedScopes"],
     # orjson: vector batches are megabytes of JSON floats (bench/embeddings.py measures the API ingest).
     "DEFAULT_PARSER_CLASSES": [
         "drf_orjson_renderer.parsers.ORJSONParser",
@@ -234,3 +239,4 @@ from .components.cache import *  # noqa: E402, F403
 from .components.embeddings import *  # noqa: E402, F403
 from .components.schema import *  # noqa: E402, F403
 from .components.tasks import *  # noqa: E402, F403
+from .components.tenants import *  # noqa: E402, F403

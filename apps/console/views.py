@@ -22,6 +22,8 @@ class HealthView(APIView):
 class MeView(APIView):
     """Who the caller is authenticated as; the cheapest authenticated call for a service to test its token."""
 
+    required_scopes = None  # any authenticated caller, API keys included (apps.tenants.permissions)
+
     @extend_schema(responses={200: dict}, tags=["auth"])
     def get(self, request: Request) -> Response:
         user = request.user
