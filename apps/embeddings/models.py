@@ -50,6 +50,8 @@ class IndexStatus(models.TextChoices):
     BUILDING = "building"
     READY = "ready"
     FAILED = "failed"
+    # Dropped for a bulk load (services/ingest.py): every search is exact until the rebuild is READY.
+    DEFERRED = "deferred"
 
 
 # metric -> (distance operator, operator-class suffix)
@@ -83,6 +85,8 @@ class Collection(BaseModel):
     index_status = models.CharField(max_length=16, choices=IndexStatus.choices, default=IndexStatus.PENDING)
     index_error = models.TextField(blank=True, default="")
     index_built_at = models.DateTimeField(null=True, blank=True)
+    # When a bulk load dropped the index (status DEFERRED): bounds how long a stream of loads can defer it.
+    index_deferred_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["tenant", "name"]

@@ -7,32 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from apps.common.errors import Conflict, ValidationFailed
 from apps.embeddings.caching import collection_cache_invalidate
 from apps.embeddings.models import Collection, Embedding, IndexStatus, IndexType
-from apps.embeddings.services.indexes import (
-    BUILD_QUEUE,
-    BUILD_TASK,
-    collection_index_build,
-    collection_indexes_drop,
-)
-from apps.platform.jobs import run_inline_or_enqueue
+from apps.embeddings.services.indexes import collection_index_schedule, collection_indexes_drop
 
 INDEX_FIELDS = {"index_type", "m", "ef_construction", "lists", "precision", "binary_index"}
 MUTABLE_FIELDS = INDEX_FIELDS  # dimension and metric define the data: a new collection is needed
-
-
-def _schedule_index_build(collection: Collection, *, sync: bool | None = None, reindex: bool = False) -> None:
-    """Build after commit: in the request for small collections, else in a Celery task (by name)."""
-    if sync is None:
-        sync = Embedding.objects.filter(collection=collection).count() <= settings.AGENCY_EMBEDDINGS_SYNC_BUILD_ROWS
-    kwargs: dict[str, Any] = {"collection_id": str(collection.pk)}
-    if reindex:
-        kwargs["reindex"] = True
-    run_inline_or_enqueue(inline=sync, run=collection_index_build, name=BUILD_TASK, kwargs=kwargs, queue=BUILD_QUEUE)
 
 
 @transaction.atomic
@@ -52,7 +35,7 @@ def collection_create(*, name: str, dimension: int, tenant: str = "default", met
     except IntegrityError:
         raise Conflict(f"name: collection '{name}' already exists", code="collection_exists") from None
     if collection.index_status == IndexStatus.PENDING:
-        _schedule_index_build(collection, sync=True)
+        collection_index_schedule(collection, sync=True)
     return collection
 
 
@@ -71,7 +54,7 @@ def collection_update(*, collection: Collection, **changes: Any) -> Collection:
     collection.full_clean(validate_unique=False, validate_constraints=False)
     collection.index_status = IndexStatus.PENDING
     collection.save(update_fields=[*changed, "index_status", "updated_at"])
-    _schedule_index_build(collection)
+    collection_index_schedule(collection)
     return collection
 
 
@@ -89,4 +72,4 @@ def collection_index_rebuild(*, collection: Collection, sync: bool | None = None
     """Operator action: rebuild the indexes (REINDEX CONCURRENTLY) to repair them or after bulk loads."""
     Collection.objects.filter(pk=collection.pk).update(index_status=IndexStatus.PENDING)
     collection_cache_invalidate(collection)
-    _schedule_index_build(collection, sync=sync, reindex=True)
+    collection_index_schedule(collection, sync=sync, reindex=True)

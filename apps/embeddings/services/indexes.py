@@ -6,11 +6,19 @@ collection_id = '<uuid>'`. The name carries a hash of the index parameters, so a
 builds the new index next to the old one (searches keep working) and then drops the old one.
 CONCURRENTLY cannot run inside a transaction: inside one (tests, admin actions in atomic
 requests) the build falls back to a plain CREATE INDEX.
+
+A bulk load (services/ingest.py) may *defer* the index: `collection_index_defer` marks the
+collection DEFERRED (committed first, so every search plans exact from then on) and drops its
+indexes CONCURRENTLY; the rows then go in without pgvector's per-row HNSW insert, and the index is
+built once afterwards (`collection_index_schedule` at the end of an import; for a stream of API
+batches, `collection_index_build_settled` once no batch has arrived for
+AGENCY_EMBEDDINGS_BULK_SETTLE_SECONDS, or AGENCY_EMBEDDINGS_BULK_MAX_DEFER_SECONDS after the drop).
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -19,7 +27,8 @@ from django.db import connection
 from django.utils import timezone
 
 from apps.embeddings.caching import collection_cache_invalidate
-from apps.embeddings.models import METRIC_SQL, Collection, IndexStatus, IndexType
+from apps.embeddings.models import METRIC_SQL, Collection, Embedding, IndexStatus, IndexType
+from apps.platform.jobs import enqueue_on_commit, run_inline_or_enqueue
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +37,8 @@ TABLE = "embeddings_embedding"
 # enqueue it by name (apps.platform.jobs), so no services module imports the tasks module.
 BUILD_TASK = "agency.embeddings.build_index"
 BUILD_QUEUE = "maintenance"
+# The task wrapping collection_index_build_settled (the rebuild after a stream of bulk batches).
+SETTLED_BUILD_TASK = "agency.embeddings.build_index_settled"
 
 
 def _concurrently(requested: bool | None) -> str:
@@ -40,6 +51,7 @@ def _set_status(collection: Collection, status: str, error: str = "") -> None:
     fields: dict[str, Any] = {"index_status": status, "index_error": error[:2000]}
     if status == IndexStatus.READY:
         fields["index_built_at"] = timezone.now()
+        fields["index_deferred_at"] = None
     Collection.objects.filter(pk=collection.pk).update(**fields)
     for key, value in fields.items():
         setattr(collection, key, value)
@@ -175,3 +187,76 @@ def index_report(*, collection: Collection | None = None) -> list[dict[str, Any]
             "valid": valid,
         })
     return out
+
+
+def collection_index_schedule(collection: Collection, *, sync: bool | None = None, reindex: bool = False) -> None:
+    """Build after commit: in this process for small collections, else in a Celery task (by name)."""
+    if sync is None:
+        sync = Embedding.objects.filter(collection=collection).count() <= settings.AGENCY_EMBEDDINGS_SYNC_BUILD_ROWS
+    kwargs: dict[str, Any] = {"collection_id": str(collection.pk)}
+    if reindex:
+        kwargs["reindex"] = True
+    run_inline_or_enqueue(inline=sync, run=collection_index_build, name=BUILD_TASK, kwargs=kwargs, queue=BUILD_QUEUE)
+
+
+def collection_index_defer(*, collection: Collection) -> None:
+    """Mark the collection DEFERRED, then drop its indexes, for a bulk load (outside a transaction only).
+
+    The status commits before the drop, so a search planned from then on is exact over the whole
+    collection; one planned earlier (or from a stale cached copy) still runs correctly, because
+    its SQL orders by the distance and PostgreSQL, without the index, computes and sorts every
+    row's. Outside a transaction so the drop is CONCURRENTLY: a plain DROP INDEX would hold an
+    ACCESS EXCLUSIVE lock on the table that every collection shares until the load committed.
+    """
+    if connection.in_atomic_block:
+        raise RuntimeError("collection_index_defer runs outside a transaction (it drops indexes CONCURRENTLY)")
+    now = timezone.now()
+    Collection.objects.filter(pk=collection.pk).update(index_status=IndexStatus.DEFERRED, index_deferred_at=now,
+                                                       updated_at=now)
+    collection.index_status, collection.index_deferred_at, collection.updated_at = IndexStatus.DEFERRED, now, now
+    collection_cache_invalidate(collection)
+    collection_indexes_drop(collection_id=collection.pk, concurrently=True)
+
+
+def collection_index_written(*, collection: Collection) -> str | None:
+    """Record a load into a DEFERRED collection and schedule the settled rebuild; the write's stamp.
+
+    The stamp (the collection's new `updated_at`) lets the rebuild task tell whether a later batch
+    has come since (it then leaves the rebuild to that batch's task). None if no longer deferred.
+    """
+    now = timezone.now()
+    if not Collection.objects.filter(pk=collection.pk, index_status=IndexStatus.DEFERRED).update(updated_at=now):
+        return None
+    collection.updated_at = now
+    stamp = now.isoformat()
+    enqueue_on_commit(SETTLED_BUILD_TASK, kwargs={"collection_id": str(collection.pk), "written_at": stamp},
+                      queue=BUILD_QUEUE)
+    return stamp
+
+
+def collection_index_build_settled(*, collection_id: UUID | str, written_at: str) -> tuple[str, float]:
+    """Rebuild a DEFERRED collection's index once its loads have settled: (outcome, seconds to wait).
+
+    Outcomes: "gone" (collection deleted), "done" (no longer deferred: built or changed meanwhile),
+    "superseded" (a later batch scheduled its own check), "wait" (the last batch is younger than
+    AGENCY_EMBEDDINGS_BULK_SETTLE_SECONDS and the deferral younger than
+    AGENCY_EMBEDDINGS_BULK_MAX_DEFER_SECONDS: check again in the seconds returned), else the build
+    runs here and the outcome is the index status. The cap keeps a never-pausing stream from leaving
+    the collection exact forever; rows arriving during the build are indexed by its validation.
+    """
+    try:
+        collection = Collection.objects.get(pk=collection_id)
+    except Collection.DoesNotExist:
+        return "gone", 0.0
+    if collection.index_status != IndexStatus.DEFERRED:
+        return "done", 0.0
+    if collection.updated_at != datetime.fromisoformat(written_at):
+        return "superseded", 0.0
+    now = timezone.now()
+    settle = settings.AGENCY_EMBEDDINGS_BULK_SETTLE_SECONDS - (now - collection.updated_at).total_seconds()
+    deferred_at = collection.index_deferred_at or collection.updated_at
+    cap = settings.AGENCY_EMBEDDINGS_BULK_MAX_DEFER_SECONDS - (now - deferred_at).total_seconds()
+    if settle > 0 and cap > 0:
+        return "wait", min(settle, cap)
+    built = collection_index_build(collection_id=collection.pk)
+    return ("gone", 0.0) if built is None else (built.index_status, 0.0)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import numpy as np
 import pytest
 from django.db import connection
@@ -78,8 +81,8 @@ def test_plan_reports_the_estimate(filtered_collection, settings):
     assert plan["strategy"] == "exact_filtered" and plan["estimated_rows"] == 15 and plan["estimate"] == "exact"
     res = embedding_search(collection=col, params=SearchParams(vector=vecs[0].astype(np.float64), k=5,
                                                                filter={"bucket": "half"}))
-    # Counted up to k * total / ef (5 * 2000 / 40 = 250, + 1): enough to know ef 40 is big enough.
-    assert res["plan"]["estimated_rows"] == 251 and res["plan"]["estimate"] == "lower_bound"
+    # Counted up to 2k * total / ef (10 * 2000 / 40 = 500, + 1): enough to know ef 40 is big enough.
+    assert res["plan"]["estimated_rows"] == 501 and res["plan"]["estimate"] == "lower_bound"
     assert res["plan"]["settings"]["hnsw.iterative_scan"] == "relaxed_order"
     assert res["plan"]["settings"]["hnsw.ef_search"] == 40
     explain = search_explain(collection=col, params=SearchParams(vector=vecs[0].astype(np.float64), k=5,
@@ -95,7 +98,8 @@ def test_iterative_scan_ef_is_sized_from_the_counted_selectivity(filtered_collec
                                                                filter={"bucket": "tenth"}))
     plan = res["plan"]
     assert plan["strategy"] == "hnsw_iterative" and plan["estimated_rows"] == tenth and plan["estimate"] == "exact"
-    assert plan["settings"]["hnsw.ef_search"] == -(-10 * N // tenth)  # one pass finds about k matches
+    assert plan["settings"]["hnsw.ef_search"] == -(-20 * N // tenth)  # one pass finds about 2k matches
+    assert plan["settings"]["hnsw.max_scan_tuples"] == max(20_000, 128 * -(-40 * N // tenth))
     explicit = embedding_search(collection=col, params=SearchParams(vector=vecs[0].astype(np.float64), k=10,
                                                                     filter={"bucket": "tenth"}, ef_search=64))
     assert explicit["plan"]["settings"]["hnsw.ef_search"] == 64  # the caller's choice wins
@@ -153,8 +157,9 @@ def test_exact_limit_follows_the_cost_rule(settings):
     from apps.embeddings.selectors.planner import exact_limit
 
     settings.AGENCY_EMBEDDINGS_EXACT_THRESHOLD = 5000
-    assert 1800 < exact_limit(total=100_000, k=10, dimension=768) < 2000  # 1% filter exact, 10% iterative
-    assert 800 < exact_limit(total=20_000, k=10, dimension=768) < 900
+    assert 3800 < exact_limit(total=100_000, k=10, dimension=768) < 3900  # 1% filter exact, 10% iterative
+    assert 1700 < exact_limit(total=20_000, k=10, dimension=768) < 1750
+    assert 2300 < exact_limit(total=17_954, k=10, dimension=384) < 2320  # MiniLM: 10% exact, 21% iterative
     assert exact_limit(total=10**9, k=10, dimension=8) == 5000  # capped
     assert exact_limit(total=0, k=10, dimension=768) == 10
 
@@ -284,3 +289,47 @@ def test_memoised_statements_follow_the_collection_and_the_settings(filtered_col
     assert search_statement(col, params, 10).plan.settings["hnsw.ef_search"] == 64
     settings.AGENCY_EMBEDDINGS_PLAN_CACHE_SECONDS = 0  # memo off: built each time
     assert search_statement(col, params, 10) is not search_statement(col, params, 10)
+
+
+FIXTURE = Path(__file__).resolve().parent / "data" / "minilm_broad.npz"
+
+
+@pytest.fixture
+def minilm_collection():
+    """3,000 real all-MiniLM-L6-v2 vectors of docstrings (bench/minilm.py's corpus, float16) and 40 held-out queries."""
+    data = np.load(FIXTURE)
+    vecs, modules, kinds = data["vectors"].astype(np.float32), data["modules"], data["kinds"]
+    col = collection_create(name="minilm-broad", dimension=vecs.shape[1])
+    items = [{"entity_type": "doc", "entity_id": str(i), "vector": v,
+              "metadata": {"module": str(modules[i]), "kind": str(kinds[i])}} for i, v in enumerate(vecs)]
+    embeddings_import(collection=col, items=items, chunk_size=1000)
+    return collection_index_build(collection_id=col.pk, reindex=True), vecs, modules, kinds, \
+        data["queries"].astype(np.float32)
+
+
+@pytest.mark.parametrize(("spec", "share"), [
+    ({"kind": "function"}, 0.44), ({"kind": "method"}, 0.38),
+    ({"module": {"$in": ["sympy", "scipy", "django"]}}, 0.50), ({"module": {"$in": ["sympy", "numpy"]}}, 0.32),
+    ({"kind": "class"}, 0.18),
+])
+def test_broad_filters_keep_recall_on_real_vectors(minilm_collection, settings, spec, share):
+    """Broad filters (18-50% of the rows) through the iterative scan keep recall@10 >= 0.95 on real text vectors."""
+    col, vecs, modules, kinds, queries = minilm_collection
+    settings.AGENCY_EMBEDDINGS_EXACT_THRESHOLD = 100  # the iterative path, as in a collection of ~30K rows
+    field, wanted = next(iter(spec.items()))
+    values = wanted["$in"] if isinstance(wanted, dict) else [wanted]
+    mask = np.isin(modules if field == "module" else kinds, values)
+    assert abs(mask.mean() - share) < 0.02
+    found = expected = 0
+    for q in queries:
+        res = embedding_search(collection=col, params=SearchParams(vector=q.astype(np.float64), k=10, filter=spec))
+        plan = res["plan"]
+        assert plan["strategy"] == "hnsw_iterative" and plan["settings"]["hnsw.iterative_scan"] == "relaxed_order"
+        assert plan["settings"]["hnsw.ef_search"] >= max(40, math.ceil(20 / mask.mean()) - 1)
+        assert plan["settings"]["hnsw.max_scan_tuples"] >= plan["settings"]["hnsw.ef_search"]
+        got = [int(h["entity_id"]) for h in res["results"]]
+        assert len(got) == 10 and all(mask[i] for i in got)
+        truth = _truth(vecs, mask, q)
+        found += len(truth & set(got))
+        expected += len(truth)
+    assert found / expected >= 0.95

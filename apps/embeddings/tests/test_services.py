@@ -146,9 +146,10 @@ def test_enable_sort_is_sent_only_where_postgresql_would_not_use_the_index_unaid
 
 @pytest.mark.django_db(transaction=True)  # autocommit, as a request outside an atomic block
 @pytest.mark.parametrize("forced", [True, False])
-def test_the_orm_query_after_a_search_runs_with_enable_sort_on(monkeypatch, forced):
+def test_the_orm_query_after_a_search_runs_with_enable_sort_on(monkeypatch, settings, forced):
     """pgvector's settings stay on the session (only vector index scans read them, and every search sets
     them all); enable_sort, which any query's plan reads, holds for the search's statement only."""
+    settings.AGENCY_EMBEDDINGS_BULK_MIN_ROWS = 10**6  # keep the index live (test_bulk.py covers deferral)
     monkeypatch.setattr(statements, "index_needs_forcing", lambda collection, statement: forced)
     col = make(dim=8)
     vecs = clustered(300, 8)
