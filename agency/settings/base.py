@@ -105,28 +105,33 @@ REDIS_CACHE_DB = env.int("AGENCY_REDIS_CACHE_DB", default=0)
 REDIS_BROKER_DB = env.int("AGENCY_REDIS_BROKER_DB", default=1)
 
 
+from .components.cache import two_level_options  # noqa: E402
+
+
 def _redis_db(url: str, db: int) -> str:
     """REDIS_URL with a database number, unless the URL already names one."""
     base, _, tail = url.rstrip("/").rpartition("/")
     return url if tail.isdigit() and base.count("/") >= 2 else f"{url.rstrip('/')}/{db}"
 
 
+# The two-level cache (L1 in each process + Redis, coherent across processes) is Django's default
+# cache, so sessions, throttles, Celery and third-party apps use it too (apps/platform/cache/backends.py).
 CACHES = {
     "default": {
-        "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
+        "BACKEND": "apps.platform.cache.backends.TwoLevelCache",
         "LOCATION": _redis_db(REDIS_URL, REDIS_CACHE_DB),
         "KEY_PREFIX": env("AGENCY_CACHE_PREFIX", default="agency"),
         "TIMEOUT": env.int("AGENCY_CACHE_TIMEOUT", default=300),
         "OPTIONS": {
+            # django-redis (connections):
             "CLIENT_CLASS": "django_redis.client.DefaultClient",
             "SOCKET_CONNECT_TIMEOUT": 1,
             "SOCKET_TIMEOUT": 1,
-            # Redis down must not take the API down: reads fall through to the database.
-            "IGNORE_EXCEPTIONS": True,
+            # the engine (L1, invalidation channel, limits), from AGENCY_CACHE_*:
+            **two_level_options(),
         },
     },
 }
-DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # --- Celery ----------------------------------------------------------------------------------

@@ -30,6 +30,13 @@ def subscribed(alias: str = "default"):
     return c
 
 
+def cache_options(settings, **options) -> None:
+    """Change engine options of CACHES["default"] for one test (resets the caches: setting_changed)."""
+    caches = {**settings.CACHES}
+    caches["default"] = {**caches["default"], "OPTIONS": {**caches["default"]["OPTIONS"], **options}}
+    settings.CACHES = caches
+
+
 @pytest.fixture(autouse=True)
 def clean_cache() -> Iterator[None]:
     """Each test starts with an empty cache database and fresh per-process caches."""

@@ -22,10 +22,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def cache_on_private_redis(settings, private_redis):
     caches = {**django_settings.CACHES}
-    caches["default"] = {**caches["default"], "LOCATION": private_redis.url}
+    caches["default"] = {**caches["default"], "LOCATION": private_redis.url,
+                         "OPTIONS": {**caches["default"]["OPTIONS"], "RETRY_INTERVAL": 0.2, "ERROR_LOG_INTERVAL": 60}}
     settings.CACHES = caches  # resets Django's cache handlers and ours (setting_changed)
-    settings.AGENCY_CACHE_RETRY_INTERVAL = 0.2
-    settings.AGENCY_CACHE_ERROR_LOG_INTERVAL = 60
     assert get_redis_connection("default").connection_pool.connection_kwargs["port"] == private_redis.port
     return private_redis
 

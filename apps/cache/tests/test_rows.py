@@ -8,7 +8,7 @@ from django_redis import get_redis_connection
 
 from apps.agents.models import Agent
 from apps.agents.tests.factories import AgentFactory
-from apps.cache.tests.conftest import subscribed
+from apps.cache.tests.conftest import cache_options, subscribed
 from apps.platform import cache
 
 # Committed rows: inside the test's own (never committed) transaction a freshly written row is
@@ -94,7 +94,7 @@ def test_a_row_written_in_an_uncommitted_transaction_is_not_cached(django_captur
 
 
 def test_access_counts_keep_only_the_most_read_keys(settings):
-    settings.AGENCY_CACHE_ACCESS_MAX_KEYS = 2
+    cache_options(settings, ACCESS_MAX_KEYS=2)
     c = cache.get_cache()
     for key, n in (("model:a:1", 5), ("model:a:2", 1), ("model:a:3", 3)):
         for _ in range(n):

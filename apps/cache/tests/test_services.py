@@ -7,7 +7,7 @@ import pytest
 from django.db import transaction
 from django_redis import get_redis_connection
 
-from apps.cache.tests.conftest import subscribed, wait_until
+from apps.cache.tests.conftest import cache_options, subscribed, wait_until
 from apps.common.errors import PayloadTooLarge, ValidationFailed
 from apps.platform import cache
 
@@ -64,7 +64,7 @@ def test_tag_invalidation_drops_tagged_keys_only():
     assert cache.cache_get("agent:1") is None and cache.cache_get("agent:2") is None
     assert not raw_exists("agent:1") and not raw_exists("agent:2")
     assert cache.cache_get("task:1") == 3
-    assert "agent:1" not in c.local
+    assert c.make_key("agent:1") not in c.local
 
 
 def test_pattern_invalidation_uses_globs_and_refuses_everything_without_flag():
@@ -105,7 +105,7 @@ def test_bad_input_is_refused_with_a_clear_error_and_nothing_is_stored(call, mes
 
 
 def test_oversized_value_is_refused(settings):
-    settings.AGENCY_CACHE_MAX_VALUE_BYTES = 1000
+    cache_options(settings, MAX_VALUE_BYTES=1000)
     with pytest.raises(PayloadTooLarge, match="over 1000"):
         cache.cache_set("big", "x" * 5000)
     assert not raw_exists("big")
@@ -137,7 +137,7 @@ def test_get_or_set_single_flight_across_threads():
 
 def test_get_or_set_single_flight_across_cache_instances():
     """Two independent caches (as two processes would have) share the Redis fill lock."""
-    from apps.platform.cache import TwoLevelCache
+    from apps.platform.cache import isolated_engine
 
     calls = []
 
@@ -146,7 +146,7 @@ def test_get_or_set_single_flight_across_cache_instances():
         time.sleep(0.3)
         return "v"
 
-    a, b = TwoLevelCache("default"), TwoLevelCache("default")
+    a, b = isolated_engine("default"), isolated_engine("default")
     out = []
     threads = [threading.Thread(target=lambda c=c: out.append(c.get_or_set("shared", loader, ttl=30)))
                for c in (a, b, a, b)]
@@ -182,18 +182,18 @@ def test_invalidation_waits_for_commit(django_capture_on_commit_callbacks):
 
 def test_invalidation_is_published_to_other_caches_in_this_process():
     """A second cache instance (another 'process') drops its L1 copy on the published message."""
-    from apps.platform.cache import TwoLevelCache
+    from apps.platform.cache import isolated_engine
 
-    other = TwoLevelCache("default")
+    other = isolated_engine("default")
     try:
         other.l1_usable()
         assert wait_until(lambda: other.subscribed)
         cache.cache_set("shared", "v1")
         assert wait_until(lambda: other.deliveries >= 1)  # else its fill could race with that message
         assert other.get("shared") == "v1"
-        assert "shared" in other.local
+        assert other.make_key("shared") in other.local
         cache.cache_set("shared", "v2")
-        assert wait_until(lambda: "shared" not in other.local, timeout=2)
+        assert wait_until(lambda: other.make_key("shared") not in other.local, timeout=2)
         assert other.get("shared") == "v2"
     finally:
         other.stop()
@@ -205,7 +205,7 @@ def _forked_child(queue):
     try:
         queue.put(("started", wait_until(lambda: c.l1_usable(), timeout=5)))
         cache.cache_get("forked")  # into the child's L1
-        queue.put(("ready", "forked" in c.local))
+        queue.put(("ready", c.make_key("forked") in c.local))
         queue.put(("fresh", wait_until(lambda: cache.cache_get("forked") == "v2", timeout=5)))
     except Exception as exc:  # noqa: BLE001
         queue.put(("error", repr(exc)))
@@ -233,9 +233,9 @@ def test_a_forked_child_gets_its_own_subscriber_and_fresh_locks():
 
 def test_a_fill_that_raced_with_an_invalidation_does_not_write_its_stale_value():
     """The loader read the old row; a writer committed and invalidated meanwhile: L2 must stay empty."""
-    from apps.platform.cache import TwoLevelCache
+    from apps.platform.cache import isolated_engine
 
-    writer = TwoLevelCache("default")  # another process
+    writer = isolated_engine("default")  # another process
 
     def slow_loader():
         stale = "v1 (read before the write)"

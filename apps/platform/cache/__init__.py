@@ -1,19 +1,28 @@
-"""The two-level cache engine and its transport: what domain apps import for caching.
+"""The two-level cache: a Django cache backend and the project's cache calls, on one engine.
 
 Modules, by concern:
 
-* ``local``: L1, the bounded in-process LRU with a TTL per entry;
-* ``engine``: ``TwoLevelCache``, L1 in front of L2 (Redis via django-redis), guarded Redis calls,
-  single-flight fills, counters; ``coherence``: its invalidation subscriber (L1 served only while
-  subscribed; fork handling); ``guards``: input checks, Redis error types, throttled error logs;
-* ``api``: one cache per alias per process and the key/value calls (``cache_get``, ``cache_set``,
-  tags, patterns); ``transactions``: invalidate after commit, read-your-writes;
+* ``backends``: ``TwoLevelCache``, the ``CACHES`` backend (Django's whole cache contract; its
+  docstring has the options and the rule of when writes take effect);
+* ``engine``: ``CacheEngine``, L1 in front of L2 (Redis, connections by django-redis), one per
+  configuration per process, shared by every thread's backend instance and the calls below;
+  guarded Redis calls, single-flight fills, counters; ``coherence``: its invalidation subscriber
+  (L1 served only while subscribed; fork handling); ``local``: L1, the bounded in-process LRU;
+  ``codec``: the Redis form of values and what L1 keeps; ``wire``: several commands per round trip;
+  ``guards``: input checks, Redis error types, throttled error logs;
+* ``api``: the project's key/value calls (``cache_get``, ``cache_set``, tags, patterns) on the
+  engine of a ``CACHES`` alias; ``transactions``: invalidate after commit, read-your-writes;
 * ``rows``: the row cache (``instance_get``) and the registry of cached models with their
   invalidation receivers;
 * ``pubsub``: publish after commit / listen on a Redis channel; ``locks``: distributed locks;
 * ``metrics``: Prometheus export; ``setup``: the start-up wiring an AppConfig.ready() runs.
 
-Settings: ``AGENCY_CACHE_*`` (agency/settings/components/cache.py), ``AGENCY_CACHED_MODELS``.
+When writes take effect: Django's cache API (``django.core.cache.cache``) acts at once, inside
+``atomic`` blocks too, as Django's own backends do; the project's invalidations (``cache_delete``,
+tags, patterns, the row cache) wait for the surrounding transaction to commit.
+
+Settings: ``CACHES`` (the engine's options, from ``AGENCY_CACHE_*`` in
+agency/settings/components/cache.py), ``AGENCY_CACHE_INSTANCE_TTL``, ``AGENCY_CACHED_MODELS``.
 """
 
 from apps.platform.cache.api import (
@@ -27,9 +36,11 @@ from apps.platform.cache.api import (
     cache_set,
     caches_in_process,
     get_cache,
+    isolated_engine,
     reset_caches,
 )
-from apps.platform.cache.engine import TwoLevelCache
+from apps.platform.cache.backends import TwoLevelCache
+from apps.platform.cache.engine import CacheEngine
 from apps.platform.cache.guards import ACCESS_KEY, REDIS_ERRORS, STATS_KEY
 from apps.platform.cache.locks import (
     LockLost,
@@ -53,7 +64,8 @@ from apps.platform.cache.rows import (
 )
 
 __all__ = [
-    "ACCESS_KEY", "MISSING", "REDIS_ERRORS", "STATS_KEY", "LockLost", "LockNotAcquired", "TwoLevelCache",
+    "ACCESS_KEY", "MISSING", "REDIS_ERRORS", "STATS_KEY", "CacheEngine", "LockLost", "LockNotAcquired",
+    "TwoLevelCache", "isolated_engine",
     "cache_delete", "cache_delete_many", "cache_get", "cache_get_or_set", "cache_invalidate_pattern",
     "cache_invalidate_tags", "cache_set", "cacheable", "cached_model", "caches_in_process", "channel_listen",
     "channel_publish", "distributed_lock", "get_cache", "instance_get", "instance_key", "instances_invalidate",

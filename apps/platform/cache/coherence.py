@@ -21,7 +21,7 @@ import redis
 from apps.platform.cache.guards import process_id
 
 _fork_count = 0  # bumped in every forked child
-_instances: weakref.WeakSet = weakref.WeakSet()  # every TwoLevelCache of this process
+_instances: weakref.WeakSet = weakref.WeakSet()  # every CacheEngine of this process
 
 
 def _after_fork_in_child() -> None:
@@ -43,8 +43,19 @@ def register_instance(cache: Any) -> None:
     _instances.add(cache)
 
 
+def sibling_instances(cache: Any) -> list[Any]:
+    """The other live, shared engines of this process on the same Redis and channel as `cache`.
+
+    They may hold the same full keys (another alias with the same prefix, or another version), so
+    a write drops their L1 copies at once instead of waiting for its own message to come back.
+    """
+    return [c for c in list(_instances)
+            if c is not cache and not c.isolated and not c.stopped and c.location == cache.location
+            and c.channel == cache.channel]
+
+
 class CoherenceMixin:
-    """The subscriber side of `TwoLevelCache` (which supplies local, errors, channel, location…)."""
+    """The subscriber side of `CacheEngine` (which supplies local, errors, channel, location…)."""
 
     def _reinit_after_fork(self) -> None:
         self.local.reset_after_fork()
@@ -69,6 +80,8 @@ class CoherenceMixin:
 
     def l1_usable(self) -> bool:
         """L1 may serve only while this process is subscribed to invalidations (started lazily)."""
+        if self.stopped:
+            return False
         if self._sub_fork != _fork_count:
             self._start_subscriber()
         return self._healthy
@@ -85,11 +98,14 @@ class CoherenceMixin:
             self._sub_pid = os.getpid()
             self._sub_fork = _fork_count
             self._healthy = False
-            self._sub_thread = threading.Thread(target=self._subscribe_loop, name=f"cache-invalidation-{self.alias}",
-                                                daemon=True)
+            self._sub_thread = threading.Thread(target=self._subscribe_loop, daemon=True,
+                                                name=f"cache-invalidation-{self.key_prefix}")
             self._sub_thread.start()
 
     def stop(self) -> None:
+        """End the subscriber thread for good: a stopped engine serves no L1 and is replaced on next use."""
+        self.stopped = True
+        self.local.clear()
         self._sub_stop.set()
         self._sub_healthy.clear()
         self._healthy = False

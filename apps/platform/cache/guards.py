@@ -12,7 +12,6 @@ import uuid
 from typing import Any
 
 import redis
-from django.conf import settings
 from django_redis.exceptions import ConnectionInterrupted
 
 from apps.common.errors import ValidationFailed
@@ -54,26 +53,15 @@ class ThrottledLog:
                              what, type(exc).__name__, exc, suppressed)
 
 
-class ThrottleFilter(logging.Filter):
-    """Attached to django-redis's logger so IGNORE_EXCEPTIONS does not log once per request."""
-
-    def __init__(self, interval: float) -> None:
-        super().__init__()
-        self.throttle = ThrottledLog(interval)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return self.throttle.should_log()[0]
-
-
 def process_id() -> str:
     """Unique per cache instance and process (host:pid:random), so a publisher skips its own messages."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def check_key(key: Any, what: str = "key") -> str:
+def check_key(key: Any, what: str = "key", *, limit: int = 1024) -> str:
+    """A project cache key or tag: a non-empty str of at most `limit` UTF-8 bytes (the cache's MAX_KEY_BYTES)."""
     if not isinstance(key, str) or not key:
         raise ValidationFailed(f"cache {what} must be a non-empty string, got {key!r}", code="invalid_key")
-    limit = settings.AGENCY_CACHE_MAX_KEY_BYTES
     if len(key) * 4 > limit and len(key.encode()) > limit:
         raise ValidationFailed(
             f"cache {what} is {len(key.encode())} bytes, over the limit of {limit} bytes",

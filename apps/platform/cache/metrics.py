@@ -1,4 +1,8 @@
-"""Prometheus export of the cache counters (read at scrape time, so the hot path pays nothing)."""
+"""Prometheus export of the cache counters (read at scrape time, so the hot path pays nothing).
+
+These replace django-prometheus' cache wrapper (``django_cache_get_total`` and friends), which
+counted a cached ``None`` as a miss and returned the default instead of it.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,9 @@ class CacheCollector(Collector):
         requests = CounterMetricFamily("agency_cache_requests", "Cache reads by level and result",
                                        labels=["alias", "level", "result"])
         evictions = CounterMetricFamily("agency_cache_evictions", "L1 LRU evictions", labels=["alias"])
-        loads = CounterMetricFamily("agency_cache_loads", "Loader calls after a miss", labels=["alias"])
+        loads = CounterMetricFamily("agency_cache_loads", "Fills: loader calls after a miss", labels=["alias"])
+        received = CounterMetricFamily("agency_cache_invalidations_received",
+                                       "Invalidation messages from other processes applied to L1", labels=["alias"])
         errors = CounterMetricFamily("agency_cache_redis_errors", "Redis errors seen by the cache", labels=["alias"])
         entries = GaugeMetricFamily("agency_cache_l1_entries", "Entries in this process's L1", labels=["alias"])
         subscribed = GaugeMetricFamily("agency_cache_subscribed", "1 while invalidations are received",
@@ -30,6 +36,7 @@ class CacheCollector(Collector):
             requests.add_metric([alias, "l2", "miss"], n["l2_misses"])
             evictions.add_metric([alias], n["l1_evictions"])
             loads.add_metric([alias], n["loads"])
+            received.add_metric([alias], n["invalidations_received"])
             errors.add_metric([alias], n["errors"])
             entries.add_metric([alias], len(c.local))
             subscribed.add_metric([alias], 1.0 if c.subscribed else 0.0)
@@ -38,7 +45,7 @@ class CacheCollector(Collector):
             found = c.call("dbsize", lambda r: r.dbsize(), None)  # one round trip per scrape
             if found is not None:
                 keys.add_metric([alias], found)
-        yield from (requests, evictions, loads, errors, entries, subscribed, keys)
+        yield from (requests, evictions, loads, received, errors, entries, subscribed, keys)
 
 
 _registered = False
