@@ -1,4 +1,5 @@
-"""Fixtures shared by every app's tests: API clients, and a real Celery worker on the real broker.
+"""Fixtures shared by every app's tests: API clients (token users, operators, API keys of tenants),
+the migrated `default` tenant kept in place, and a real Celery worker on the real broker.
 
 The session's throw-away PostgreSQL (with pgvector) and Redis are started before the settings are
 read, and stopped when the session ends, by the plugin `apps.platform.testing` (pytest.ini).
@@ -10,8 +11,10 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rest_framework.authtoken.models import Token
@@ -24,6 +27,99 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     from apps.platform.cache import reset_caches
 
     reset_caches()  # end the invalidation subscriber before the plugin stops its Redis (trylast)
+
+
+@pytest.fixture(scope="session")
+def _default_tenant_values(django_db_setup, django_db_blocker) -> dict[str, Any]:
+    """The `default` tenant as migration tenants.0002 made it (read once per session)."""
+    from apps.tenants.models import Tenant
+
+    with django_db_blocker.unblock():
+        return Tenant.objects.filter(slug="default").values().get()
+
+
+@pytest.fixture(autouse=True)
+def _default_tenant(request: pytest.FixtureRequest) -> None:
+    """Put the migrated `default` tenant back, with its id, when a transactional test's flush removed it.
+
+    Legacy DRF-token users act for `default` (apps.tenants.selectors), factories put rows there, and
+    processes remember its id; a flush (the end of every `transaction=True` test) empties the
+    tenants table, which would leave every later test without it. Tests without the database are
+    left alone, and the row comes back through bulk_create, so it leaves no audit entry behind.
+    """
+    if request.node.get_closest_marker("django_db") is None and not (
+            {"db", "transactional_db"} & set(request.fixturenames)):
+        return
+    request.getfixturevalue("_django_db_helper")
+    values = request.getfixturevalue("_default_tenant_values")
+    from apps.tenants.models import Tenant
+
+    if not Tenant.objects.filter(pk=values["id"]).exists():
+        Tenant.objects.bulk_create([Tenant(**values)])  # no signals: no audit entry a test could count
+
+
+@pytest.fixture
+def make_key_client(db) -> Callable[..., tuple[APIClient, Any]]:
+    """`client, key = make_key_client(scopes=[...], tenant=...)`: an API client holding a real API key."""
+    from apps.tenants.tests.factories import ApiKeyFactory
+
+    def make(**kwargs: Any) -> tuple[APIClient, Any]:
+        api_key = ApiKeyFactory(**kwargs)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {api_key.raw}")
+        return client, api_key
+    return make
+
+
+DATA_SCOPES = ["agents:read", "agents:write", "tasks:read", "tasks:write", "tasks:work", "memory:read",
+               "memory:write"]
+
+
+@dataclass
+class TenantCaller:
+    """A tenant and an API client holding one of its keys (every data scope unless told otherwise)."""
+
+    tenant: Any
+    client: APIClient
+    key: Any
+
+
+@pytest.fixture
+def make_tenant_caller(make_key_client) -> Callable[..., TenantCaller]:
+    """`make_tenant_caller(slug="tenant-a", scopes=[...])`: a new tenant (or a new key of `tenant=`)."""
+    from apps.tenants.tests.factories import TenantFactory
+
+    def make(slug: str | None = None, *, tenant: Any = None, scopes: list[str] | None = None) -> TenantCaller:
+        tenant = tenant or (TenantFactory(slug=slug) if slug else TenantFactory())
+        client, key = make_key_client(tenant=tenant, scopes=scopes or DATA_SCOPES)
+        return TenantCaller(tenant=tenant, client=client, key=key)
+    return make
+
+
+@pytest.fixture
+def tenant_a(make_tenant_caller) -> TenantCaller:
+    return make_tenant_caller("tenant-a")
+
+
+@pytest.fixture
+def tenant_b(make_tenant_caller) -> TenantCaller:
+    return make_tenant_caller("tenant-b")
+
+
+@pytest.fixture
+def table_snapshot(db) -> Callable[[str, int], list[str]]:
+    """`table_snapshot("agents_agent", tenant_id)`: a tenant's rows as PostgreSQL's text of each whole row.
+
+    Compared before and after a refused request, it proves the rows are byte-for-byte unchanged
+    (every column, including `version` and `updated_at`), not just the fields a test thought of.
+    """
+    from django.db import connection
+
+    def snapshot(table: str, tenant_id: int) -> list[str]:
+        with connection.cursor() as cur:
+            cur.execute(f"SELECT t::text FROM {table} t WHERE tenant_id = %s ORDER BY id", [tenant_id])  # noqa: S608
+            return [row[0] for row in cur.fetchall()]
+    return snapshot
 
 
 @pytest.fixture

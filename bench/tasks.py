@@ -1,5 +1,12 @@
 """Claim-complete throughput of the task queue: the service vs raw psycopg running the same SQL.
 
+Both paths act for one tenant, as every API worker does since tenancy (#13): the claim carries
+`tenant_id = %(tenant)s` (served by `tasks_claim_idx`, which leads with tenant_id), and complete
+carries the tenant and the lease's credential in its WHERE clause. The third path measures what
+that costs in the same run: raw psycopg running the statements without the tenant predicate,
+with the pre-tenancy claim index `(priority DESC, created_at) WHERE pending` created for its turns
+only (and dropped before the others', so they run on the real schema).
+
 For 1 and 4 concurrent claimers the queue is filled and drained by claim(limit=BATCH) → complete
 each. Each claimer is its own process with its own connection, as real workers are (threads in
 one process would mostly measure the GIL). The baseline is a bare psycopg loop running exactly
@@ -28,21 +35,33 @@ CHUNK = 2000  # tasks per turn; the paths alternate turn by turn
 PATHS = {
     "raw": "raw psycopg (same SQL)",
     "service": "service (apps.tasks.services)",
+    "untenanted": "raw psycopg, no tenant predicate (pre-tenancy SQL and index)",
 }
+UNTENANTED_INDEX = "bench_untenanted_claim_idx"
 
 
-def _seed(n: int) -> None:
+def _tenant_id() -> int:
+    from apps.tenants.selectors import default_tenant_id
+
+    return default_tenant_id()
+
+
+def _seed(n: int, path: str) -> None:
     from django.db import connection
 
     with connection.cursor() as cur:
         cur.execute("TRUNCATE tasks_task")
+        cur.execute(f"DROP INDEX IF EXISTS {UNTENANTED_INDEX}")
+        if path == "untenanted":
+            cur.execute(f"CREATE INDEX {UNTENANTED_INDEX} ON tasks_task (priority DESC, created_at)"
+                        " WHERE status = 'pending'")
         cur.execute(
-            """INSERT INTO tasks_task (id, created_at, updated_at, type, status, priority, data, error, attempts,
-                                       max_attempts, run_after, lease_owner, version)
-               SELECT gen_random_uuid(), clock_timestamp(), clock_timestamp(), 'bench', 'pending', i %% 5,
-                      jsonb_build_object('n', i), '', 0, 3, now() - interval '1 second', '', 1
+            """INSERT INTO tasks_task (id, tenant_id, created_at, updated_at, type, status, priority, data, error,
+                                       attempts, max_attempts, run_after, lease_owner, lease_credential, version)
+               SELECT gen_random_uuid(), %s, clock_timestamp(), clock_timestamp(), 'bench', 'pending', i %% 5,
+                      jsonb_build_object('n', i), '', 0, 3, now() - interval '1 second', '', '', 1
                  FROM generate_series(1, %s) AS i""",
-            [n],
+            [_tenant_id(), n],
         )
         cur.execute("ANALYZE tasks_task")
 
@@ -59,48 +78,55 @@ def _verify(n: int, claimed: list[list]) -> tuple[int, int]:
     return duplicates + reclaimed, n - completed
 
 
-def _service_body(i: int, barrier) -> list[str]:
+def _service_body(i: int, barrier, tenant_id: int) -> list[str]:
     from django.db import connections
 
     from apps.tasks import services
 
     worker, mine = f"svc-{i}", []
+    scope = {"tenant_id": tenant_id, "credential": f"key:bench{i}"}
     try:
-        services.task_claim(worker_id=worker, types=["none"], limit=1)  # connect before the clock starts
+        services.task_claim(**scope, worker_id=worker, types=["none"], limit=1)  # connect before the clock starts
         barrier.wait()
-        while batch := services.task_claim(worker_id=worker, limit=BATCH):
+        while batch := services.task_claim(**scope, worker_id=worker, limit=BATCH):
             for task in batch:
-                services.task_complete(task_id=task.pk, worker_id=worker, result={"ok": True})
+                services.task_complete(**scope, task_id=task.pk, worker_id=worker, result={"ok": True})
                 mine.append(str(task.pk))
     finally:
         connections.close_all()
     return mine
 
 
-def _raw_body(i: int, barrier, dsn: str) -> list[str]:
+def _raw_body(i: int, barrier, dsn: str, tenant_id: int, with_tenant: bool = True) -> list[str]:
     import psycopg
 
     from apps.tasks.services import COMPLETE_SET, claim_sql, owned_update_sql
 
-    claim, complete = claim_sql(), owned_update_sql(COMPLETE_SET)
+    claim = claim_sql(with_tenant=with_tenant)
+    complete = owned_update_sql(COMPLETE_SET, with_tenant=with_tenant)
     result = json.dumps({"ok": True})
-    worker, mine = f"raw-{i}", []
+    worker, mine, credential = f"raw-{i}", [], f"key:bench{i}"
     with psycopg.connect(dsn, autocommit=True) as conn, conn.cursor() as cur:
         barrier.wait()
         while True:
-            cur.execute(claim, {"worker": worker, "limit": BATCH, "types": [], "agent": None, "lease": 300.0})
+            cur.execute(claim, {"worker": worker, "credential": credential, "tenant": tenant_id, "limit": BATCH,
+                                "types": [], "agent": None, "lease": 300.0})
             ids = [row[0] for row in cur.fetchall()]
             if not ids:
                 return mine
             for pk in ids:
-                cur.execute(complete, {"id": pk, "worker": worker, "result": result})
+                cur.execute(complete, {"id": pk, "worker": worker, "credential": credential, "tenant": tenant_id,
+                                       "result": result})
                 cur.fetchall()
                 mine.append(str(pk))
 
 
-def _child(i: int, barrier, results, path: str, dsn: str) -> None:
+def _child(i: int, barrier, results, path: str, dsn: str, tenant_id: int) -> None:
     try:
-        mine = _raw_body(i, barrier, dsn) if path == "raw" else _service_body(i, barrier)
+        if path == "service":
+            mine = _service_body(i, barrier, tenant_id)
+        else:
+            mine = _raw_body(i, barrier, dsn, tenant_id, with_tenant=path == "raw")
         results.put((i, mine, None))
     except BaseException:
         barrier.abort()
@@ -111,10 +137,11 @@ def run(path: str, claimers: int, dsn: str) -> tuple[float, list[list]]:
     """Drain the queue with `claimers` forked processes; wall time from the common start to the last one done."""
     from django.db import connections
 
+    tenant_id = _tenant_id()
     connections.close_all()  # never share a connection with forked children (the parent runs no threads)
     ctx = mp.get_context("fork")
     barrier, results = ctx.Barrier(claimers + 1), ctx.Queue()
-    procs = [ctx.Process(target=_child, args=(i, barrier, results, path, dsn)) for i in range(claimers)]
+    procs = [ctx.Process(target=_child, args=(i, barrier, results, path, dsn, tenant_id)) for i in range(claimers)]
     for p in procs:
         p.start()
     barrier.wait(timeout=120)
@@ -144,7 +171,7 @@ def main() -> None:
             # falls on all of them alike instead of on whichever ran during a busy minute.
             for _ in range(rounds):
                 for path in PATHS:
-                    _seed(chunk)
+                    _seed(chunk, path)
                     elapsed, claimed = run(path, claimers, dsn)
                     duplicates, lost = _verify(chunk, claimed)
                     totals[path][0] += elapsed
@@ -157,8 +184,8 @@ def main() -> None:
                 rows.append([claimers, label, chunk * rounds, round(elapsed, 2), round(tps), round(raw_tps),
                              f"{tps / raw_tps:.2f}x", duplicates, lost])
         print_table(
-            f"Task queue claim+complete throughput (claim batch {BATCH}; {chunk * rounds:,} tasks per path in turns"
-            f" of {chunk:,}; one process per claimer)",
+            f"Task queue claim+complete throughput, one tenant's claims (claim batch {BATCH}; {chunk * rounds:,} tasks"
+            f" per path in turns of {chunk:,}; one process per claimer)",
             ["claimers", "path", "tasks", "seconds", "tasks/s", "raw tasks/s", "ratio vs raw", "duplicates", "lost"],
             rows,
         )

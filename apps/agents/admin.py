@@ -1,4 +1,8 @@
-"""Operators' view of agents: filters, search, readable JSON, their recent tasks and change history."""
+"""Operators' view of agents: filters, search, readable JSON, their recent tasks and change history.
+
+Operators work across tenants here (services are called with tenant_id=None); an agent's tenant
+is chosen when it is made and shown read-only afterwards (agents never move between tenants).
+"""
 
 from __future__ import annotations
 
@@ -55,7 +59,7 @@ class AgentAdminForm(forms.ModelForm):
 
     class Meta:
         model = Agent
-        fields = ["namespace", "name", "type", "status", "capabilities"]
+        fields = ["tenant", "name", "type", "status", "capabilities"]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -84,14 +88,18 @@ class AgentAdminForm(forms.ModelForm):
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
     form = AgentAdminForm
-    list_display = ["name", "type", "status", "namespace", "version", "task_count", "updated_at"]
-    list_filter = ["status", "type", "namespace"]
-    search_fields = ["name", "type", "id"]
+    list_display = ["name", "tenant", "type", "status", "version", "task_count", "updated_at"]
+    list_filter = ["tenant", "status", "type"]
+    search_fields = ["name", "type", "id", "tenant__slug"]
+    list_select_related = ["tenant"]
     readonly_fields = ["id", "version", "created_at", "updated_at", "capabilities_pretty", "tasks_link", "history"]
-    fields = ["namespace", "name", "type", "status", "capabilities", "capabilities_pretty", "id", "version",
+    fields = ["tenant", "name", "type", "status", "capabilities", "capabilities_pretty", "id", "version",
               "expected_version", "created_at", "updated_at", "tasks_link", "history"]
     inlines = [TaskInline]
     actions = ["mark_maintenance", "mark_active"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "tenant"] if obj is not None else list(self.readonly_fields)
 
     @admin.display(description="capabilities (formatted)")
     def capabilities_pretty(self, obj: Agent) -> str:
@@ -117,7 +125,7 @@ class AgentAdmin(admin.ModelAdmin):
         done = 0
         for agent in queryset:
             try:
-                agent_update(agent_id=agent.pk, expected_version=agent.version, status=status)
+                agent_update(agent_id=agent.pk, tenant_id=None, expected_version=agent.version, status=status)
                 done += 1
             except DomainError as exc:
                 self.message_user(request, f"{agent}: {exc.message}", messages.WARNING)
@@ -133,13 +141,13 @@ class AgentAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj: Agent, form, change: bool) -> None:
         """Edits go through the services so they get the same validation and version check as the API."""
-        data = {f: form.cleaned_data[f] for f in ("namespace", "name", "type", "status", "capabilities")}
+        data = {f: form.cleaned_data[f] for f in ("name", "type", "status", "capabilities")}
         try:
             if change:
                 expected = form.cleaned_data.get("expected_version") or obj.version
-                saved = agent_update(agent_id=obj.pk, expected_version=expected, **data)
+                saved = agent_update(agent_id=obj.pk, tenant_id=None, expected_version=expected, **data)
             else:
-                saved = agent_create(**data)
+                saved = agent_create(tenant_id=form.cleaned_data["tenant"].pk, **data)
         except DomainError as exc:  # lost a race after the form's own check: say so, write nothing
             self.message_user(request, exc.message, messages.ERROR)
             return

@@ -1,8 +1,14 @@
 """Agents: the workers the orchestrator registers and hands tasks to.
 
-An agent belongs to a tenant `namespace` (a plain string for now, default ``"default"``) so that
-later isolation has a column to filter and shard on. `version` is the optimistic-concurrency
-counter: every write bumps it, and a write that names a stale version is refused (409).
+An agent belongs to one tenant (`tenants.Tenant`), which its credential decides; names are
+unique within a tenant. The tenant replaced the old `namespace` string, which was the same
+concept under another name (migrations 0002-0005: a tenant per namespace, then the column
+dropped); the API still shows `namespace` as a deprecated read-only alias of the tenant's slug.
+`version` is the optimistic-concurrency counter: every write bumps it, and a write that names a
+stale version is refused (409).
+
+Indexes lead with `tenant_id`, since every query of the API carries the tenant predicate: the
+unique (tenant, name) index also serves as the tenant foreign key's index.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ def _jsonb_typeof(field: str) -> models.Func:
 
 
 class Agent(BaseModel):
-    namespace = models.CharField(max_length=100, default="default", db_index=True)
+    # db_index=False: the unique (tenant, name) constraint's index leads with tenant_id already.
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
     name = models.CharField(max_length=255)
     type = models.CharField(max_length=100, db_index=True)
     capabilities = models.JSONField(default=dict, blank=True)
@@ -35,7 +42,7 @@ class Agent(BaseModel):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["namespace", "name"], name="agents_agent_unique_name_in_namespace"),
+            models.UniqueConstraint(fields=["tenant", "name"], name="agents_agent_unique_name_in_tenant"),
             models.CheckConstraint(
                 condition=models.Q(status__in=AgentStatus.values), name="agents_agent_status_valid"
             ),
@@ -45,7 +52,7 @@ class Agent(BaseModel):
             ),
         ]
         indexes = [
-            models.Index(fields=["status", "type"], name="agents_status_type_idx"),
+            models.Index(fields=["tenant", "status", "type"], name="agents_tenant_status_type_idx"),
         ]
 
     def __str__(self) -> str:

@@ -5,6 +5,10 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from apps.agents.models import Agent, AgentStatus
+from apps.tenants.selectors import tenant_slug
+
+NAMESPACE_HELP = ("Deprecated: the agent's tenant slug (the tenant replaced namespaces). On input it may only repeat "
+                  "the caller's tenant; the tenant always comes from the credential.")
 
 
 def validate_json_object(value, field: str):
@@ -14,10 +18,20 @@ def validate_json_object(value, field: str):
 
 
 class AgentSerializer(serializers.ModelSerializer):
+    tenant = serializers.SerializerMethodField(help_text="slug of the tenant the agent belongs to")
+    namespace = serializers.SerializerMethodField(help_text=NAMESPACE_HELP)
+
     class Meta:
         model = Agent
-        fields = ["id", "namespace", "name", "type", "capabilities", "status", "version", "created_at", "updated_at"]
-        read_only_fields = ["id", "version", "created_at", "updated_at"]
+        fields = ["id", "tenant", "namespace", "name", "type", "capabilities", "status", "version", "created_at",
+                  "updated_at"]
+        read_only_fields = fields
+
+    def get_tenant(self, agent: Agent) -> str:
+        return tenant_slug(agent.tenant_id)
+
+    def get_namespace(self, agent: Agent) -> str:
+        return tenant_slug(agent.tenant_id)
 
 
 class AgentCreateSerializer(serializers.Serializer):
@@ -25,7 +39,7 @@ class AgentCreateSerializer(serializers.Serializer):
     type = serializers.CharField(max_length=100)
     capabilities = serializers.JSONField(required=False, default=dict)
     status = serializers.ChoiceField(choices=AgentStatus.choices, required=False, default=AgentStatus.ACTIVE)
-    namespace = serializers.CharField(max_length=100, required=False, default="default")
+    namespace = serializers.CharField(max_length=100, required=False, help_text=NAMESPACE_HELP)
 
     def validate_capabilities(self, value):
         return validate_json_object(value, "capabilities")
@@ -39,7 +53,7 @@ class AgentUpdateSerializer(serializers.Serializer):
     type = serializers.CharField(max_length=100, required=False)
     capabilities = serializers.JSONField(required=False)
     status = serializers.ChoiceField(choices=AgentStatus.choices, required=False)
-    namespace = serializers.CharField(max_length=100, required=False)
+    namespace = serializers.CharField(max_length=100, required=False, help_text=NAMESPACE_HELP)
 
     def validate_capabilities(self, value):
         return validate_json_object(value, "capabilities")

@@ -1,4 +1,9 @@
-"""Agent endpoints (agents, their sessions): thin; serializers validate, services write, selectors read."""
+"""Agent endpoints (agents, their sessions): thin; serializers validate, services write, selectors read.
+
+Every endpoint declares its scope (`agents:read` / `agents:write`; sessions as agents), is
+throttled per key and tenant, and hands the caller's tenant (apps.tenants.selectors
+.request_tenant_id) to the selector or service, which filters by it.
+"""
 
 from __future__ import annotations
 
@@ -23,8 +28,11 @@ from apps.agents.serializers import (
     SessionOutSerializer,
     SessionSerializer,
 )
-from apps.common.errors import NotFound, ValidationFailed
+from apps.common.errors import ValidationFailed
 from apps.common.validation import parse_uuid
+from apps.tenants.permissions import HasScopes
+from apps.tenants.selectors import request_tenant_id, tenant_slug
+from apps.tenants.throttling import TenantRateThrottle
 
 IF_MATCH = OpenApiParameter(
     "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
@@ -39,6 +47,21 @@ def _with_etag(response: Response, agent: Agent) -> Response:
     return response
 
 
+def _drop_namespace(data: dict, tenant_id: int) -> dict:
+    """Remove the deprecated `namespace` field, which may only repeat the agent's tenant slug.
+
+    Namespaces became tenants (migration agents.0003), and a tenant comes from the credential:
+    a client that still sends its old `"namespace": "default"` keeps working, and one that asks for
+    another namespace learns with a 400 that it cannot choose.
+    """
+    namespace = data.pop("namespace", None)
+    if namespace is not None and namespace != tenant_slug(tenant_id):
+        raise ValidationFailed(
+            f"namespace: deprecated, and it may only repeat this agent's tenant {tenant_slug(tenant_id)!r}; "
+            f"namespaces are tenants now, and the tenant comes from the credential", details={"field": "namespace"})
+    return data
+
+
 @extend_schema_view(
     list=extend_schema(tags=["agents"]),
     destroy=extend_schema(
@@ -47,6 +70,10 @@ def _with_etag(response: Response, agent: Agent) -> Response:
     ),
 )
 class AgentViewSet(viewsets.GenericViewSet):
+    permission_classes = [HasScopes]
+    throttle_classes = [TenantRateThrottle]
+    required_scopes = {"list": "agents:read", "retrieve": "agents:read", "stats": "agents:read",
+                       "create": "agents:write", "partial_update": "agents:write", "destroy": "agents:write"}
     serializer_class = AgentSerializer
     filterset_class = AgentFilter
     search_fields = ["name"]
@@ -54,10 +81,10 @@ class AgentViewSet(viewsets.GenericViewSet):
     ordering = ["-created_at"]
 
     def get_queryset(self):
-        return selectors.agent_list()
+        return selectors.agent_list(tenant_id=request_tenant_id(self.request))
 
     def get_object(self) -> Agent:
-        return selectors.agent_get(agent_id=parse_uuid(self.kwargs["pk"]))
+        return selectors.agent_get(agent_id=parse_uuid(self.kwargs["pk"]), tenant_id=request_tenant_id(self.request))
 
     def list(self, request: Request) -> Response:
         queryset = self.filter_queryset(self.get_queryset())
@@ -68,7 +95,9 @@ class AgentViewSet(viewsets.GenericViewSet):
     def create(self, request: Request) -> Response:
         serializer = AgentCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        agent = services.agent_create(**serializer.validated_data)
+        tenant_id = request_tenant_id(request, required=True)
+        agent = services.agent_create(tenant_id=tenant_id, **_drop_namespace(dict(serializer.validated_data),
+                                                                               tenant_id))
         return _with_etag(Response(AgentSerializer(agent).data, status=status.HTTP_201_CREATED), agent)
 
     @extend_schema(tags=["agents"], responses={200: AgentSerializer, 404: ERRORS[404]},
@@ -85,7 +114,7 @@ class AgentViewSet(viewsets.GenericViewSet):
                     "A stale version gets 409 with `details.current_version` and changes nothing.",
     )
     def partial_update(self, request: Request, pk: str) -> Response:
-        agent_id = parse_uuid(pk)
+        agent_id, tenant_id = parse_uuid(pk), request_tenant_id(request)
         serializer = AgentUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         changes = dict(serializer.validated_data)
@@ -99,11 +128,14 @@ class AgentViewSet(viewsets.GenericViewSet):
         if version is None:
             raise ValidationFailed("version: required (the version you read, or an If-Match header)",
                                    details={"field": "version"})
-        agent = services.agent_update(agent_id=agent_id, expected_version=version, **changes)
+        if "namespace" in changes:
+            current = selectors.agent_get(agent_id=agent_id, tenant_id=tenant_id)  # 404 before 400
+            _drop_namespace(changes, current.tenant_id)
+        agent = services.agent_update(agent_id=agent_id, tenant_id=tenant_id, expected_version=version, **changes)
         return _with_etag(Response(AgentSerializer(agent).data), agent)
 
     def destroy(self, request: Request, pk: str) -> Response:
-        services.agent_delete(agent_id=parse_uuid(pk))
+        services.agent_delete(agent_id=parse_uuid(pk), tenant_id=request_tenant_id(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(tags=["agents"], responses={200: AgentStatsSerializer, 404: ERRORS[404]},
@@ -111,41 +143,40 @@ class AgentViewSet(viewsets.GenericViewSet):
                                "mean and p95 duration of completed tasks in seconds, last activity.")
     @action(detail=True, methods=["get"])
     def stats(self, request: Request, pk: str) -> Response:
-        return Response(selectors.agent_stats(agent_id=parse_uuid(pk)))
-
-
-def _agent_or_404(agent_id: uuid.UUID) -> Agent:
-    """The agent of a session route; its 404 names the `agent_id` path parameter."""
-    try:
-        return selectors.agent_get(agent_id=agent_id)
-    except NotFound as exc:
-        raise NotFound(exc.message, details={"agent_id": str(agent_id)}) from None
+        return Response(selectors.agent_stats(agent_id=parse_uuid(pk), tenant_id=request_tenant_id(request)))
 
 
 class AgentSessionView(APIView):
-    """`session:{agent_id}` in Redis: GET reads, PUT creates/replaces, PATCH merges (extends TTL), DELETE ends."""
+    """`session:{agent_id}` in Redis: GET reads, PUT creates/replaces, PATCH merges (extends TTL), DELETE ends.
+
+    The selector and services check that the agent is in the caller's tenant first (404 naming
+    `agent_id` otherwise): the Redis key names the agent only.
+    """
+
+    permission_classes = [HasScopes]
+    throttle_classes = [TenantRateThrottle]
+    required_scopes = {"GET": "agents:read", "PUT": "agents:write", "PATCH": "agents:write",
+                       "DELETE": "agents:write"}
 
     @extend_schema(tags=["agent sessions"], responses={200: SessionOutSerializer, 404: None})
     def get(self, request: Request, agent_id: uuid.UUID) -> Response:
-        _agent_or_404(agent_id)
-        return Response(selectors.session_get(agent_id=agent_id))
+        return Response(selectors.session_get(agent_id=agent_id, tenant_id=request_tenant_id(request)))
 
     @extend_schema(tags=["agent sessions"], request=SessionSerializer, responses={200: SessionOutSerializer})
     def put(self, request: Request, agent_id: uuid.UUID) -> Response:
-        _agent_or_404(agent_id)
         serializer = SessionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return Response(services.session_put(agent_id=agent_id, **serializer.validated_data))
+        return Response(services.session_put(agent_id=agent_id, tenant_id=request_tenant_id(request),
+                                             **serializer.validated_data))
 
     @extend_schema(tags=["agent sessions"], request=SessionSerializer, responses={200: SessionOutSerializer})
     def patch(self, request: Request, agent_id: uuid.UUID) -> Response:
-        _agent_or_404(agent_id)
         serializer = SessionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return Response(services.session_update(agent_id=agent_id, **serializer.validated_data))
+        return Response(services.session_update(agent_id=agent_id, tenant_id=request_tenant_id(request),
+                                                **serializer.validated_data))
 
     @extend_schema(tags=["agent sessions"], responses={204: None, 404: None})
     def delete(self, request: Request, agent_id: uuid.UUID) -> Response:
-        _agent_or_404(agent_id)
-        services.session_end(agent_id=agent_id)
+        services.session_end(agent_id=agent_id, tenant_id=request_tenant_id(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -12,19 +12,19 @@ from apps.tasks.models import Task
 
 @admin.register(Task)
 class TaskAdmin(admin.ModelAdmin):
-    list_display = ["id", "type", "status", "priority", "agent", "attempts", "max_attempts", "lease_owner",
+    list_display = ["id", "tenant", "type", "status", "priority", "agent", "attempts", "max_attempts", "lease_owner",
                     "run_after", "created_at"]
-    list_filter = ["status", "type", "agent", "created_at"]
-    search_fields = ["id", "type", "lease_owner", "error", "agent__name"]
-    list_select_related = ["agent"]
+    list_filter = ["tenant", "status", "type", "agent", "created_at"]
+    search_fields = ["id", "type", "lease_owner", "error", "agent__name", "tenant__slug"]
+    list_select_related = ["agent", "tenant"]
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
     actions = ["retry_selected", "cancel_selected", "requeue_selected"]
     fieldsets = [
-        (None, {"fields": ["id", "agent", "type", "status", "priority", "version"]}),
+        (None, {"fields": ["id", "tenant", "agent", "type", "status", "priority", "version"]}),
         ("payload", {"fields": ["data_pretty", "result_pretty", "error"]}),
-        ("execution", {"fields": ["attempts", "max_attempts", "run_after", "lease_owner", "lease_expires_at",
-                                  "started_at", "finished_at", "created_at", "updated_at"]}),
+        ("execution", {"fields": ["attempts", "max_attempts", "run_after", "lease_owner", "lease_credential",
+                                  "lease_expires_at", "started_at", "finished_at", "created_at", "updated_at"]}),
         ("history", {"fields": ["history"]}),
     ]
 
@@ -48,10 +48,11 @@ class TaskAdmin(admin.ModelAdmin):
         return history_table(obj)
 
     def _apply(self, request, queryset, service, verb: str) -> None:
+        """Operators act across tenants (tenant_id=None) on the rows they selected."""
         done = 0
         for pk in queryset.values_list("pk", flat=True):
             try:
-                service(task_id=pk)
+                service(tenant_id=None, task_id=pk)
                 done += 1
             except DomainError as exc:
                 self.message_user(request, exc.message, messages.WARNING)

@@ -4,9 +4,17 @@ Lifecycle (enforced in `apps.tasks.services`, see `TRANSITIONS`):
 pending → running (claim) → completed | failed | pending (fail with retries left, lease expired)
 and any of pending/running → cancelled; failed/cancelled → pending (operator retry).
 
-The partial index `tasks_claim_idx` serves the claim query exactly: only pending rows, in the
-order the claim wants them (priority DESC, created_at), so a claim reads a handful of index
-entries however long the history grows.
+Every task belongs to one tenant: its agent's when it has one (apps.tasks.services keeps them
+equal), else the creator's. Every query of the API carries the tenant predicate, so the indexes
+lead with `tenant_id`. The partial index `tasks_claim_idx` serves the claim query exactly: only
+pending rows of one tenant, in the order the claim wants them (priority DESC, created_at), so a
+claim reads a handful of index entries however long the history grows and however many other
+tenants' tasks are waiting. (An operator's claim across all tenants cannot use that order; it
+sorts the due rows instead. Workers claim per tenant.)
+
+A lease is held by a `worker_id` string (`lease_owner`) under a credential (`lease_credential`:
+`key:<prefix>` or `user:<pk>`, see apps.tenants.principals.credential_id); heartbeat, complete
+and fail must present both.
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ def _jsonb_typeof(field: str) -> models.Func:
 
 
 class Task(BaseModel):
+    # db_index=False: the composite indexes below lead with tenant_id (tasks_tenant_created_idx first).
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
     agent = models.ForeignKey(
         "agents.Agent", null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
     )
@@ -48,6 +58,8 @@ class Task(BaseModel):
     max_attempts = models.PositiveIntegerField(default=3)
     run_after = models.DateTimeField(default=timezone.now)
     lease_owner = models.CharField(max_length=255, blank=True, default="")
+    lease_credential = models.CharField(max_length=150, blank=True, default="",
+                                        help_text="The credential that claimed the lease (key:<prefix> or user:<id>).")
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -65,11 +77,12 @@ class Task(BaseModel):
         ]
         indexes = [
             models.Index(
-                models.F("priority").desc(), "created_at",
+                "tenant", models.F("priority").desc(), "created_at",
                 name="tasks_claim_idx", condition=models.Q(status="pending"),
             ),
-            models.Index(fields=["agent", "status"], name="tasks_agent_status_idx"),
-            models.Index(fields=["type", "status"], name="tasks_type_status_idx"),
+            models.Index(fields=["tenant", "created_at"], name="tasks_tenant_created_idx"),
+            models.Index(fields=["tenant", "agent", "status"], name="tasks_tenant_agent_status_idx"),
+            models.Index(fields=["tenant", "type", "status"], name="tasks_tenant_type_status_idx"),
             models.Index(
                 fields=["lease_expires_at"], name="tasks_running_lease_idx", condition=models.Q(status="running")
             ),

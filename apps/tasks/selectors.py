@@ -2,6 +2,10 @@
 
 The per-agent reads (`task_active_count`, `task_stats`) are the queue's public answer to the
 agents app, which uses them instead of querying the tasks table itself (agents → tasks only).
+
+Every read takes the caller's tenant (`tenant_id`; None only for an operator across tenants) and
+filters by it; another tenant's task is "does not exist". The row cache is keyed by id only, so
+`task_get` checks the tenant of the row it got, cached or not.
 """
 
 from __future__ import annotations
@@ -16,26 +20,32 @@ from apps.platform.cache import instance_get
 from apps.tasks.models import Task, TaskStatus
 
 
-def task_list() -> QuerySet[Task]:
-    return Task.objects.all()
+def task_list(*, tenant_id: int | None) -> QuerySet[Task]:
+    tasks = Task.objects.all()
+    return tasks if tenant_id is None else tasks.filter(tenant_id=tenant_id)
 
 
-def task_status_counts() -> dict[str, int]:
-    """Tasks per status (one GROUP BY), for the admin dashboard's card."""
-    rows = Task.objects.values("status").annotate(n=Count("pk")).order_by("status")
+def task_status_counts(*, tenant_id: int | None = None) -> dict[str, int]:
+    """Tasks per status (one GROUP BY), for the admin dashboard's card (all tenants unless one is named)."""
+    rows = task_list(tenant_id=tenant_id).values("status").annotate(n=Count("pk")).order_by("status")
     return {row["status"]: row["n"] for row in rows}
 
 
-def task_get(*, task_id: Any) -> Task:
+def task_get(*, task_id: Any, tenant_id: int | None) -> Task:
+    """One task through the row cache; 404 when missing or of another tenant (checked after the cache)."""
     try:
-        return instance_get(Task, task_id)
+        task = instance_get(Task, task_id)
     except Task.DoesNotExist:
-        raise NotFound(f"task {task_id} does not exist", details={"field": "id"}) from None
+        task = None
+    if task is None or (tenant_id is not None and task.tenant_id != tenant_id):
+        raise NotFound(f"task {task_id} does not exist", details={"field": "id"})
+    return task
 
 
-def task_active_count(*, agent_id: Any) -> int:
-    """How many of the agent's tasks are pending or running (served by `tasks_agent_status_idx`)."""
-    return Task.objects.filter(agent_id=agent_id, status__in=[TaskStatus.PENDING, TaskStatus.RUNNING]).count()
+def task_active_count(*, tenant_id: int, agent_id: Any) -> int:
+    """How many of the agent's tasks are pending or running (served by `tasks_tenant_agent_status_idx`)."""
+    return Task.objects.filter(tenant_id=tenant_id, agent_id=agent_id,
+                               status__in=[TaskStatus.PENDING, TaskStatus.RUNNING]).count()
 
 
 _STATS_SQL = f"""
@@ -51,11 +61,11 @@ SELECT
         FILTER (WHERE status = 'completed')      AS p95_s,
     max(updated_at)                              AS last_activity
 FROM {Task._meta.db_table}
-WHERE agent_id = %s
+WHERE tenant_id = %s AND agent_id = %s
 """
 
 
-def task_stats(*, agent_id: Any) -> dict[str, Any]:
+def task_stats(*, tenant_id: int, agent_id: Any) -> dict[str, Any]:
     """An agent's tasks by status, success rate, mean and p95 duration, last activity: one SQL aggregate.
 
     Success rate is completed / (completed + failed): pending, running and cancelled tasks have
@@ -64,7 +74,7 @@ def task_stats(*, agent_id: Any) -> dict[str, Any]:
     the cost does not grow in Python with the agent's history.
     """
     with connection.cursor() as cur:
-        cur.execute(_STATS_SQL, [agent_id])
+        cur.execute(_STATS_SQL, [tenant_id, agent_id])
         row = cur.fetchone()
     pending, running, completed, failed, cancelled, total, mean_s, p95_s, last = row
     finished = completed + failed

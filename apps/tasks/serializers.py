@@ -6,6 +6,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from apps.tasks.models import Task
+from apps.tenants.selectors import tenant_slug
 
 
 def _object(value):
@@ -16,15 +17,19 @@ def _object(value):
 
 class TaskSerializer(serializers.ModelSerializer):
     agent_id = serializers.UUIDField(read_only=True, allow_null=True)
+    tenant = serializers.SerializerMethodField(help_text="slug of the tenant the task belongs to")
 
     class Meta:
         model = Task
         fields = [
-            "id", "agent_id", "type", "status", "priority", "data", "result", "error", "attempts",
+            "id", "tenant", "agent_id", "type", "status", "priority", "data", "result", "error", "attempts",
             "max_attempts", "run_after", "lease_owner", "lease_expires_at", "started_at", "finished_at",
             "version", "created_at", "updated_at",
         ]
         read_only_fields = fields
+
+    def get_tenant(self, task: Task) -> str:
+        return tenant_slug(task.tenant_id)
 
 
 class TaskCreateSerializer(serializers.Serializer):

@@ -1,10 +1,17 @@
 """Writes to the task queue: create, claim under a lease, heartbeat, complete, fail, cancel, retry.
 
+Every function takes the caller's tenant (`tenant_id`, from
+apps.tenants.selectors.request_tenant_id; None only for operators working across tenants) and
+acts only on that tenant's tasks: another tenant's task is "does not exist" (404), never 403.
+
 The hot path (claim, heartbeat, complete, fail, reap) is one SQL statement each, guarded in its
-WHERE clause (`status = 'running' AND lease_owner = %s`), so correctness never depends on a read
-followed by a write: two workers cannot both complete a task, a worker whose lease was reaped
-cannot complete it any more, and claims never hand one row to two workers (`FOR UPDATE SKIP
-LOCKED`). They are prepared once per connection (apps.platform.db.cursors.fetch_prepared).
+WHERE clause (`tenant_id = %s AND status = 'running' AND lease_owner = %s AND lease_credential
+…`), so correctness never depends on a read followed by a write: two workers cannot both complete
+a task, a worker whose lease was reaped cannot complete it any more, claims never hand one row to
+two workers (`FOR UPDATE SKIP LOCKED`), and a lease is bound to the credential that claimed it as
+well as to the `worker_id` string, so another key (of this tenant or any other) that knows or
+guesses the worker's name still cannot heartbeat, complete or fail its task. They are prepared
+once per connection (apps.platform.db.cursors.fetch_prepared).
 
 These statements bypass save() signals and need no cache invalidation: they only ever match
 pending or running rows, and the row cache holds settled tasks only (`Task.cacheable`), so
@@ -30,6 +37,7 @@ from apps.common.validation import check_json_object
 from apps.platform.cache import instances_invalidate
 from apps.platform.db.cursors import fetch_prepared
 from apps.tasks.models import Task, TaskStatus
+from apps.tenants.selectors import TENANT_HEADER
 
 S = TaskStatus
 
@@ -58,9 +66,23 @@ def _check_json_object(field: str, value: Any, *, allow_none: bool = False) -> N
     check_json_object(field, value, limit=settings.AGENCY_TASK_MAX_PAYLOAD_BYTES, allow_none=allow_none)
 
 
-def _agent_exists(agent_id: Any) -> bool:
-    """Through the task's own relation: the queue never imports the agents app (agents → tasks only)."""
-    return Task._meta.get_field("agent").related_model._default_manager.filter(pk=agent_id).exists()
+def _agent_tenant_id(agent_id: Any) -> int | None:
+    """The tenant of agent `agent_id`, None when there is no such agent.
+
+    Through the task's own relation: the queue never imports the agents app (agents → tasks only).
+    """
+    agents = Task._meta.get_field("agent").related_model._default_manager
+    return agents.filter(pk=agent_id).values_list("tenant_id", flat=True).first()
+
+
+def _scoped(tenant_id: int | None) -> models.QuerySet[Task]:
+    """The tasks the caller may see: its tenant's, or every tenant's for an operator (None)."""
+    return Task.objects.all() if tenant_id is None else Task.objects.filter(tenant_id=tenant_id)
+
+
+def _not_found(task_id: Any) -> NotFound:
+    """The one answer for a task that is missing and for one of another tenant (no existence leak)."""
+    return NotFound(f"task {task_id} does not exist", details={"field": "id"})
 
 
 def _check_worker(worker_id: Any) -> str:
@@ -72,9 +94,15 @@ def _check_worker(worker_id: Any) -> str:
 
 @transaction.atomic
 def task_create(
-    *, type: str, data: dict[str, Any] | None = None, priority: int = 1, agent_id: Any = None,
-    max_attempts: int | None = None, run_after: datetime | None = None,
+    *, tenant_id: int | None, type: str, data: dict[str, Any] | None = None, priority: int = 1,
+    agent_id: Any = None, max_attempts: int | None = None, run_after: datetime | None = None,
 ) -> Task:
+    """A pending task in the caller's tenant, or in its agent's tenant.
+
+    A task's tenant is its agent's: an agent of another tenant answers 404 naming `agent_id`,
+    exactly as an agent that does not exist (no existence leak). An operator (tenant_id None)
+    creating a task for an agent gets the agent's tenant; without an agent they must name one.
+    """
     data = {} if data is None else data
     _check_json_object("data", data)
     if not isinstance(priority, int) or isinstance(priority, bool) or priority < 0:
@@ -82,10 +110,16 @@ def task_create(
     if max_attempts is not None and (not isinstance(max_attempts, int) or max_attempts < 1):
         raise ValidationFailed(f"max_attempts: must be an integer >= 1, got {max_attempts!r}",
                                details={"field": "max_attempts"})
-    if agent_id is not None and not _agent_exists(agent_id):
-        raise ValidationFailed(f"agent_id: agent {agent_id} does not exist", details={"field": "agent_id"})
+    if agent_id is not None:
+        agent_tenant_id = _agent_tenant_id(agent_id)
+        if agent_tenant_id is None or (tenant_id is not None and agent_tenant_id != tenant_id):
+            raise NotFound(f"agent_id: agent {agent_id} does not exist", details={"field": "agent_id"})
+        tenant_id = agent_tenant_id
+    elif tenant_id is None:
+        raise ValidationFailed(f"tenant: a task without an agent needs a tenant; operators name it with "
+                               f"{TENANT_HEADER}", code="tenant_required", details={"header": TENANT_HEADER})
     task = Task(
-        type=type, data=data, priority=priority, agent_id=agent_id,
+        tenant_id=tenant_id, type=type, data=data, priority=priority, agent_id=agent_id,
         max_attempts=max_attempts or settings.AGENCY_TASK_DEFAULT_MAX_ATTEMPTS,
         run_after=run_after or timezone.now(),
     )
@@ -122,17 +156,23 @@ def _raw(sql: str, params: Sequence[Any] | dict[str, Any]) -> list[Task]:
     return tasks
 
 
-def claim_sql(with_types: bool = False, with_agent: bool = False) -> str:
-    """The claim statement (public so the benchmark's raw baseline runs exactly the same SQL)."""
+def claim_sql(with_types: bool = False, with_agent: bool = False, with_tenant: bool = True) -> str:
+    """The claim statement (public so the benchmark's raw baseline runs exactly the same SQL).
+
+    `tenant_id = %(tenant)s` first, matching `tasks_claim_idx` (tenant_id, priority DESC,
+    created_at) WHERE pending: one tenant's claim reads the head of its own slice of the index.
+    Only an operator's claim across tenants leaves it out.
+    """
     return f"""
         UPDATE {_TABLE}
-           SET status = 'running', lease_owner = %(worker)s,
+           SET status = 'running', lease_owner = %(worker)s, lease_credential = %(credential)s,
                lease_expires_at = statement_timestamp() + make_interval(secs => %(lease)s),
                attempts = attempts + 1, started_at = statement_timestamp(), finished_at = NULL,
                version = version + 1, updated_at = statement_timestamp()
          WHERE id IN (
                SELECT id FROM {_TABLE}
-                WHERE status = 'pending' AND run_after <= statement_timestamp()
+                WHERE {"tenant_id = %(tenant)s AND" if with_tenant else ""}
+                      status = 'pending' AND run_after <= statement_timestamp()
                 {"AND type = ANY(%(types)s)" if with_types else ""}
                 {"AND agent_id = %(agent)s" if with_agent else ""}
                 ORDER BY priority DESC, created_at
@@ -142,10 +182,13 @@ def claim_sql(with_types: bool = False, with_agent: bool = False) -> str:
 
 
 def task_claim(
-    *, worker_id: str, types: Sequence[str] | None = None, limit: int = 1,
-    lease_seconds: float | None = None, agent_id: Any = None,
+    *, tenant_id: int | None, credential: str, worker_id: str, types: Sequence[str] | None = None,
+    limit: int = 1, lease_seconds: float | None = None, agent_id: Any = None,
 ) -> list[Task]:
-    """Hand up to `limit` due pending tasks to `worker_id`, highest priority then oldest first.
+    """Hand up to `limit` due pending tasks of the caller's tenant to `worker_id`, highest priority then oldest.
+
+    The lease is recorded under `worker_id` and `credential` (apps.tenants.principals.credential_id):
+    heartbeat, complete and fail must come with both.
 
     One statement: the inner SELECT … FOR UPDATE SKIP LOCKED picks rows no other claim holds (a
     concurrent claimer skips them instead of waiting or taking them too), the outer UPDATE marks
@@ -153,72 +196,99 @@ def task_claim(
     `tasks_claim_idx`.
     """
     _check_worker(worker_id)
+    _check_credential(credential)
     max_claim = settings.AGENCY_TASK_MAX_CLAIM
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= max_claim:
         raise ValidationFailed(f"limit: must be an integer from 1 to {max_claim}", details={"field": "limit"})
     if types is not None and (not isinstance(types, list | tuple) or not all(isinstance(t, str) for t in types)):
         raise ValidationFailed("types: must be a list of strings", details={"field": "types"})
     params = {
-        "worker": worker_id, "limit": limit, "types": list(types or []), "agent": agent_id,
+        "worker": worker_id, "credential": credential, "tenant": tenant_id, "limit": limit,
+        "types": list(types or []), "agent": agent_id,
         "lease": float(lease_seconds or settings.AGENCY_TASK_LEASE_SECONDS),
     }
     # One statement is atomic by itself: no BEGIN/COMMIT round trips around it (autocommit); inside
     # a caller's transaction it simply joins it. Pending rows are never cached: nothing to invalidate.
-    tasks = _raw(claim_sql(bool(types), agent_id is not None), params)
+    tasks = _raw(claim_sql(bool(types), agent_id is not None, tenant_id is not None), params)
     tasks.sort(key=lambda t: (-t.priority, t.created_at))
     return tasks
 
 
-def owned_update_sql(set_sql: str) -> str:
-    """An UPDATE that only matches a running task leased to %(worker)s (see `_owned_update`)."""
+def owned_update_sql(set_sql: str, with_tenant: bool = True) -> str:
+    """An UPDATE that only matches a running task of %(tenant)s leased to %(worker)s under %(credential)s.
+
+    A lease with no credential ('') is one taken before leases recorded theirs (migration
+    tasks.0003): the tenant predicate is all such a lease can be held to, so it is accepted from
+    the worker under any credential of the task's tenant until it ends. Every claim since records
+    its credential, and every statement that ends a lease clears both columns together.
+    """
     return f"""
         UPDATE {_TABLE} SET {set_sql}, version = version + 1, updated_at = statement_timestamp()
-         WHERE id = %(id)s AND status = 'running' AND lease_owner = %(worker)s
+         WHERE id = %(id)s {"AND tenant_id = %(tenant)s" if with_tenant else ""}
+           AND status = 'running' AND lease_owner = %(worker)s AND lease_credential IN (%(credential)s, '')
         RETURNING {_COLUMNS}"""
 
 
 COMPLETE_SET = ("status = 'completed', result = %(result)s::jsonb, finished_at = statement_timestamp(),"
-                " lease_owner = '', lease_expires_at = NULL")
+                " lease_owner = '', lease_credential = '', lease_expires_at = NULL")
 
 
-def _owned_update(task_id: Any, worker_id: str, requested: str, set_sql: str, params: dict[str, Any]) -> Task:
-    """UPDATE a running task only if `worker_id` holds its lease; explain a miss as 404 or 409."""
+def _check_credential(credential: Any) -> None:
+    if not isinstance(credential, str) or not credential:
+        raise ValueError("credential: the caller's credential id is required (apps.tenants.principals.credential_id)")
+
+
+def _owned_update(task_id: Any, *, tenant_id: int | None, credential: str, worker_id: str, requested: str,
+                  set_sql: str, params: dict[str, Any]) -> Task:
+    """UPDATE a running task only if this worker and credential hold its lease; explain a miss as 404 or 409."""
     _check_worker(worker_id)
+    _check_credential(credential)
     # Atomic by itself; it matches a running row only, which is never cached (Task.cacheable).
-    rows = _raw(owned_update_sql(set_sql), {**params, "id": task_id, "worker": worker_id})
+    rows = _raw(owned_update_sql(set_sql, tenant_id is not None),
+                {**params, "id": task_id, "worker": worker_id, "credential": credential, "tenant": tenant_id})
     if rows:
         return rows[0]
-    current = Task.objects.filter(pk=task_id).values("status", "lease_owner").first()
+    current = _scoped(tenant_id).filter(pk=task_id).values("status", "lease_owner").first()
     if current is None:
-        raise NotFound(f"task {task_id} does not exist", details={"field": "id"})
+        raise _not_found(task_id)
     if current["status"] != S.RUNNING:
         if requested == "heartbeat":
             raise Conflict(f"status: task {task_id} is {current['status']}; only a running task has a lease to extend",
                            code="illegal_transition", details={"current": current["status"], "requested": "heartbeat"})
         assert_transition(task_id, current["status"], requested)
+    if current["lease_owner"] == worker_id:
+        raise Conflict(
+            f"lease_owner: task {task_id} is leased to worker {worker_id!r} under another credential; only the "
+            f"credential that claimed it may {requested if requested == 'heartbeat' else 'finish'} it",
+            code="lease_not_owned", details={"worker_id": worker_id},
+        )
     raise Conflict(
         f"lease_owner: task {task_id} is leased to another worker, not {worker_id!r}",
         code="lease_not_owned", details={"worker_id": worker_id},
     )
 
 
-def task_heartbeat(*, task_id: Any, worker_id: str, lease_seconds: float | None = None) -> Task:
+def task_heartbeat(*, tenant_id: int | None, credential: str, task_id: Any, worker_id: str,
+                   lease_seconds: float | None = None) -> Task:
     """Extend the lease of a task the caller holds (409 when it does not hold it)."""
     return _owned_update(
-        task_id, worker_id, "heartbeat",
-        "lease_expires_at = statement_timestamp() + make_interval(secs => %(lease)s)",
-        {"lease": float(lease_seconds or settings.AGENCY_TASK_LEASE_SECONDS)},
+        task_id, tenant_id=tenant_id, credential=credential, worker_id=worker_id, requested="heartbeat",
+        set_sql="lease_expires_at = statement_timestamp() + make_interval(secs => %(lease)s)",
+        params={"lease": float(lease_seconds or settings.AGENCY_TASK_LEASE_SECONDS)},
     )
 
 
-def task_complete(*, task_id: Any, worker_id: str, result: dict[str, Any] | None = None) -> Task:
-    """Store the result and finish the task; only the lease holder may."""
+def task_complete(*, tenant_id: int | None, credential: str, task_id: Any, worker_id: str,
+                  result: dict[str, Any] | None = None) -> Task:
+    """Store the result and finish the task; only the lease holder (worker and credential) may."""
     result = {} if result is None else result
     _check_json_object("result", result)
-    return _owned_update(task_id, worker_id, S.COMPLETED, COMPLETE_SET, {"result": json.dumps(result)})
+    return _owned_update(task_id, tenant_id=tenant_id, credential=credential, worker_id=worker_id,
+                         requested=S.COMPLETED, set_sql=COMPLETE_SET, params={"result": json.dumps(result)})
 
 
-def task_fail(*, task_id: Any, worker_id: str, error: str, retryable: bool = True) -> Task:
+def task_fail(*, tenant_id: int | None, credential: str, task_id: Any, worker_id: str, error: str,
+              retryable: bool = True) -> Task:
     """Record the error; re-queue with exponential backoff while attempts remain, else mark failed.
 
     The backoff is computed in SQL from the row's own `attempts`, so the decision and the write
@@ -228,24 +298,24 @@ def task_fail(*, task_id: Any, worker_id: str, error: str, retryable: bool = Tru
         raise ValidationFailed("error: must be a string", details={"field": "error"})
     retry = "(attempts < max_attempts AND %(retryable)s)"
     return _owned_update(
-        task_id, worker_id, S.FAILED,
-        f"""error = %(error)s, lease_owner = '', lease_expires_at = NULL,
+        task_id, tenant_id=tenant_id, credential=credential, worker_id=worker_id, requested=S.FAILED,
+        set_sql=f"""error = %(error)s, lease_owner = '', lease_credential = '', lease_expires_at = NULL,
             status = CASE WHEN {retry} THEN 'pending' ELSE 'failed' END,
             run_after = CASE WHEN {retry}
                 THEN statement_timestamp()
                      + make_interval(secs => least(%(base)s * power(2, greatest(attempts - 1, 0)), %(cap)s))
                 ELSE run_after END,
             finished_at = CASE WHEN {retry} THEN NULL ELSE statement_timestamp() END""",
-        {"error": error[:10_000], "retryable": retryable,
-         "base": settings.AGENCY_TASK_BACKOFF_BASE_SECONDS, "cap": settings.AGENCY_TASK_BACKOFF_MAX_SECONDS},
+        params={"error": error[:10_000], "retryable": retryable,
+                "base": settings.AGENCY_TASK_BACKOFF_BASE_SECONDS, "cap": settings.AGENCY_TASK_BACKOFF_MAX_SECONDS},
     )
 
 
-def _transition(task_id: Any, requested: str, mutate: Callable[[Task], list[str]]) -> Task:
+def _transition(task_id: Any, tenant_id: int | None, requested: str, mutate: Callable[[Task], list[str]]) -> Task:
     with transaction.atomic():
-        task = Task.objects.select_for_update().filter(pk=task_id).first()
+        task = _scoped(tenant_id).select_for_update().filter(pk=task_id).first()
         if task is None:
-            raise NotFound(f"task {task_id} does not exist", details={"field": "id"})
+            raise _not_found(task_id)
         assert_transition(task_id, task.status, requested)
         fields = mutate(task)
         task.status = requested
@@ -254,18 +324,19 @@ def _transition(task_id: Any, requested: str, mutate: Callable[[Task], list[str]
     return task
 
 
-def task_cancel(*, task_id: Any) -> Task:
+def task_cancel(*, tenant_id: int | None, task_id: Any) -> Task:
     """Cancel a pending or running task; a running worker's later complete/fail gets 409."""
     def mutate(task: Task) -> list[str]:
-        task.lease_owner, task.lease_expires_at, task.finished_at = "", None, timezone.now()
-        return ["lease_owner", "lease_expires_at", "finished_at"]
+        task.lease_owner, task.lease_credential, task.lease_expires_at = "", "", None
+        task.finished_at = timezone.now()
+        return ["lease_owner", "lease_credential", "lease_expires_at", "finished_at"]
 
-    return _transition(task_id, S.CANCELLED, mutate)
+    return _transition(task_id, tenant_id, S.CANCELLED, mutate)
 
 
-def task_retry(*, task_id: Any) -> Task:
+def task_retry(*, tenant_id: int | None, task_id: Any) -> Task:
     """Give a failed or cancelled task a fresh start: pending now, attempts back to zero."""
-    task = Task.objects.filter(pk=task_id).values("status").first()
+    task = _scoped(tenant_id).filter(pk=task_id).values("status").first()
     if task is not None and task["status"] not in (S.FAILED, S.CANCELLED):
         raise Conflict(
             f"status: task {task_id} is {task['status']}; only failed or cancelled tasks can be retried",
@@ -276,18 +347,19 @@ def task_retry(*, task_id: Any) -> Task:
         if task.status not in (S.FAILED, S.CANCELLED):  # changed between the check and the lock
             assert_transition(task_id, task.status, "retry")
         task.attempts, task.run_after, task.finished_at, task.started_at = 0, timezone.now(), None, None
-        task.result, task.lease_owner, task.lease_expires_at = None, "", None
-        return ["attempts", "run_after", "finished_at", "started_at", "result", "lease_owner", "lease_expires_at"]
+        task.result, task.lease_owner, task.lease_credential, task.lease_expires_at = None, "", "", None
+        return ["attempts", "run_after", "finished_at", "started_at", "result", "lease_owner", "lease_credential",
+                "lease_expires_at"]
 
-    return _transition(task_id, S.PENDING, mutate)
+    return _transition(task_id, tenant_id, S.PENDING, mutate)
 
 
-def task_requeue(*, task_id: Any) -> Task:
+def task_requeue(*, tenant_id: int | None, task_id: Any) -> Task:
     """Take a running task away from its worker and put it back in the queue now (stuck worker).
 
     The attempt it used still counts; the old lease holder's complete/fail will be refused.
     """
-    task = Task.objects.filter(pk=task_id).values("status").first()
+    task = _scoped(tenant_id).filter(pk=task_id).values("status").first()
     if task is not None and task["status"] != S.RUNNING:
         raise Conflict(
             f"status: task {task_id} is {task['status']}; only running tasks can be requeued",
@@ -297,19 +369,21 @@ def task_requeue(*, task_id: Any) -> Task:
     def mutate(task: Task) -> list[str]:
         if task.status != S.RUNNING:
             assert_transition(task_id, task.status, "requeue")
-        task.lease_owner, task.lease_expires_at, task.run_after = "", None, timezone.now()
-        return ["lease_owner", "lease_expires_at", "run_after"]
+        task.lease_owner, task.lease_credential, task.lease_expires_at = "", "", None
+        task.run_after = timezone.now()
+        return ["lease_owner", "lease_credential", "lease_expires_at", "run_after"]
 
-    return _transition(task_id, S.PENDING, mutate)
+    return _transition(task_id, tenant_id, S.PENDING, mutate)
 
 
-def task_cache_invalidate_for_agent(*, agent_id: Any) -> None:
+def task_cache_invalidate_for_agent(*, tenant_id: int, agent_id: Any) -> None:
     """Drop the cached rows of an agent's tasks (on commit), before the agent is deleted.
 
     Deleting an agent sets its tasks' `agent_id` to NULL in one bulk UPDATE (`on_delete=SET_NULL`)
     that sends no signals, so the cached (settled) copies would keep the old agent id.
     """
-    instances_invalidate(Task, list(Task.objects.filter(agent_id=agent_id).values_list("pk", flat=True)))
+    pks = Task.objects.filter(tenant_id=tenant_id, agent_id=agent_id).values_list("pk", flat=True)
+    instances_invalidate(Task, list(pks))
 
 
 _REAP_SQL = f"""
@@ -317,7 +391,7 @@ _REAP_SQL = f"""
        SET status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'pending' END,
            error = 'lease of ' || lease_owner || ' expired at ' || lease_expires_at::text,
            finished_at = CASE WHEN attempts >= max_attempts THEN statement_timestamp() ELSE NULL END,
-           lease_owner = '', lease_expires_at = NULL, run_after = statement_timestamp(),
+           lease_owner = '', lease_credential = '', lease_expires_at = NULL, run_after = statement_timestamp(),
            version = version + 1, updated_at = statement_timestamp()
      WHERE id IN (SELECT id FROM {_TABLE}
                    WHERE status = 'running' AND lease_expires_at < statement_timestamp()

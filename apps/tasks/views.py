@@ -1,4 +1,10 @@
-"""Task endpoints: history, create, retrieve, and the worker protocol (claim → heartbeat → complete/fail)."""
+"""Task endpoints: history, create, retrieve, and the worker protocol (claim → heartbeat → complete/fail).
+
+Every action declares its scope (`tasks:read` to look, `tasks:write` to create and manage,
+`tasks:work` for the worker protocol), is throttled per key and tenant, and hands the caller's
+tenant (apps.tenants.selectors.request_tenant_id) to the selector or service, which filters by it.
+The worker protocol also hands over the caller's credential, which the lease is bound to.
+"""
 
 from __future__ import annotations
 
@@ -21,9 +27,13 @@ from apps.tasks.serializers import (
     TaskHeartbeatSerializer,
     TaskSerializer,
 )
+from apps.tenants.permissions import HasScopes
+from apps.tenants.principals import credential_id
+from apps.tenants.selectors import request_tenant_id
+from apps.tenants.throttling import TenantRateThrottle
 
 CONFLICT = OpenApiResponse(description="illegal transition (details.current/requested) or lease held by another worker")
-NOT_FOUND = OpenApiResponse(description="no such task")
+NOT_FOUND = OpenApiResponse(description="no such task (or one of another tenant)")
 BAD = OpenApiResponse(description="invalid input, the message names the field")
 
 
@@ -34,6 +44,14 @@ def _worker_action(request_serializer, summary: str):
 
 @extend_schema_view(list=extend_schema(tags=["tasks"]), retrieve=extend_schema(tags=["tasks"]))
 class TaskViewSet(viewsets.GenericViewSet):
+    permission_classes = [HasScopes]
+    throttle_classes = [TenantRateThrottle]
+    required_scopes = {
+        "list": "tasks:read", "retrieve": "tasks:read",
+        "create": "tasks:write", "cancel": "tasks:write", "retry": "tasks:write",
+        "claim": "tasks:work", "heartbeat": "tasks:work", "complete": "tasks:work", "fail": "tasks:work",
+        # requeue: undeclared, so operators only (and IsAdminUser on the action)
+    }
     serializer_class = TaskSerializer
     filterset_class = TaskFilter
     search_fields = ["type"]
@@ -41,21 +59,22 @@ class TaskViewSet(viewsets.GenericViewSet):
     ordering = ["-created_at"]
 
     def get_queryset(self):
-        return selectors.task_list()
+        return selectors.task_list(tenant_id=request_tenant_id(self.request))
 
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(TaskSerializer(page, many=True).data)
 
     def retrieve(self, request: Request, pk: str) -> Response:
-        return Response(TaskSerializer(selectors.task_get(task_id=parse_uuid(pk))).data)
+        task = selectors.task_get(task_id=parse_uuid(pk), tenant_id=request_tenant_id(request))
+        return Response(TaskSerializer(task).data)
 
     @extend_schema(tags=["tasks"], request=TaskCreateSerializer,
                    responses={201: TaskSerializer, 400: BAD, 413: OpenApiResponse(description="data too large")})
     def create(self, request: Request) -> Response:
         serializer = TaskCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        task = services.task_create(**serializer.validated_data)
+        task = services.task_create(tenant_id=request_tenant_id(request), **serializer.validated_data)
         return Response(TaskSerializer(task).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -71,6 +90,7 @@ class TaskViewSet(viewsets.GenericViewSet):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         tasks = services.task_claim(
+            tenant_id=request_tenant_id(request), credential=credential_id(request.user),
             worker_id=data["worker_id"], types=data.get("types") or None, limit=data["limit"],
             lease_seconds=data["lease_seconds"], agent_id=data["agent_id"],
         )
@@ -80,7 +100,8 @@ class TaskViewSet(viewsets.GenericViewSet):
         """Validate the worker's body, call the lease-holder service, answer with the task."""
         serializer = serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
-        task = service(task_id=parse_uuid(pk), **serializer.validated_data)
+        task = service(tenant_id=request_tenant_id(request), credential=credential_id(request.user),
+                       task_id=parse_uuid(pk), **serializer.validated_data)
         return Response(TaskSerializer(task).data)
 
     @_worker_action(TaskHeartbeatSerializer, "Extend the lease (lease holder only)")
@@ -101,14 +122,17 @@ class TaskViewSet(viewsets.GenericViewSet):
     @_worker_action(None, "Cancel a pending or running task")
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
-        return Response(TaskSerializer(services.task_cancel(task_id=parse_uuid(pk))).data)
+        task = services.task_cancel(tenant_id=request_tenant_id(request), task_id=parse_uuid(pk))
+        return Response(TaskSerializer(task).data)
 
     @_worker_action(None, "Retry a failed or cancelled task (attempts reset)")
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, pk: str) -> Response:
-        return Response(TaskSerializer(services.task_retry(task_id=parse_uuid(pk))).data)
+        task = services.task_retry(tenant_id=request_tenant_id(request), task_id=parse_uuid(pk))
+        return Response(TaskSerializer(task).data)
 
     @_worker_action(None, "Operator: take a running task from its worker and queue it again")
     @action(detail=True, methods=["post"], permission_classes=[IsAdminUser])
     def requeue(self, request: Request, pk: str) -> Response:
-        return Response(TaskSerializer(services.task_requeue(task_id=parse_uuid(pk))).data)
+        task = services.task_requeue(tenant_id=request_tenant_id(request), task_id=parse_uuid(pk))
+        return Response(TaskSerializer(task).data)

@@ -8,7 +8,10 @@
 `OPTIONS` fall back to `GET`), to a scope, or to None for "any authenticated caller"; a plain
 string applies to every action. An action the view does not map is refused to API keys (fail
 closed: a new endpoint is unreachable for keys until it says what it needs). Operators (staff
-users on a session or DRF token) pass whatever is declared; other users hold no scope.
+users on a session or DRF token) pass whatever is declared. Other users (the DRF tokens services
+used before API keys; deprecated) hold every scope, for the `default` tenant only
+(`apps.tenants.selectors.request_tenant_id`): they keep the access they had, and undeclared
+actions stay closed to them as to keys.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 from rest_framework.permissions import BasePermission
 
 from apps.tenants.principals import ApiKeyPrincipal, is_operator
-from apps.tenants.scopes import scope_granted
+from apps.tenants.scopes import ALL_SCOPES, scope_granted
 
 _UNDECLARED = object()
 
@@ -57,7 +60,7 @@ class HasScopes(BasePermission):
             what = getattr(view, "action", None) or request.method
             self.message = f"This endpoint declares no scope for {what!r}; only operators may call it."
             return False
-        granted = user.scopes if isinstance(user, ApiKeyPrincipal) else frozenset()
+        granted = user.scopes if isinstance(user, ApiKeyPrincipal) else ALL_SCOPES  # legacy token: all
         if scope_granted(granted, needed):
             return True
         self.message = f"Missing scope {needed!r}: this request needs an API key with the scope {needed!r}."

@@ -64,3 +64,15 @@ def is_operator(user: Any) -> bool:
     """A platform operator: an authenticated staff user (session or DRF token), never an API key."""
     return bool(user is not None and user.is_authenticated and user.is_staff
                 and not isinstance(user, ApiKeyPrincipal))
+
+
+def credential_id(user: Any) -> str:
+    """A stable name for the credential behind `user`: `key:<prefix>` for an API key, `user:<pk>` for a user.
+
+    The task queue stores it with a lease and accepts heartbeat/complete/fail only from the same
+    credential, so a `worker_id` string is not enough to act on somebody else's lease. The key's
+    prefix (unique, public, never reused) rather than its id: it says which key in the admin.
+    """
+    if isinstance(user, ApiKeyPrincipal):
+        return f"key:{user.prefix}"
+    return f"user:{user.pk}"

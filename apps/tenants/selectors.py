@@ -20,6 +20,8 @@ from apps.tenants.principals import ApiKeyPrincipal, is_operator
 
 # The header an operator names a tenant with; from anybody else it may only repeat their own.
 TENANT_HEADER = "X-Agency-Tenant"
+# The tenant the migrations moved today's rows into, and the one legacy DRF tokens act for.
+DEFAULT_TENANT_SLUG = "default"
 _MEMO = "_agency_tenant_id"
 
 
@@ -32,6 +34,42 @@ def tenant_get(*, slug: str) -> Tenant:
 
 def tenant_list() -> QuerySet[Tenant]:
     return Tenant.objects.order_by("slug")
+
+
+# Slugs are fixed once a tenant is made (the admin and the services never change them) and ids are
+# never reused, so id -> slug can be remembered for the life of the process: the agents' and tasks'
+# responses name their tenant without a join or a query per row.
+_slugs: dict[int, str] = {}
+
+
+def tenant_slug(tenant_id: int) -> str:
+    """The slug of tenant `tenant_id` (remembered per process: slugs never change)."""
+    slug = _slugs.get(tenant_id)
+    if slug is None:
+        slug = Tenant.objects.filter(pk=tenant_id).values_list("slug", flat=True).first()
+        if slug is None:
+            raise NotFound(f"tenant {tenant_id} does not exist", code="unknown_tenant")
+        _slugs[tenant_id] = slug
+    return slug
+
+
+_default_id: list[int] = []
+
+
+def default_tenant_id() -> int:
+    """The id of the `default` tenant (remembered per process after the first lookup).
+
+    Made by the migration `tenants.0002_default_tenant` and never deleted while rows point at it
+    (every foreign key to a tenant is PROTECT). A process keeps the id it found: the legacy
+    DRF-token path asks for it on every request.
+    """
+    if not _default_id:
+        found = Tenant.objects.filter(slug=DEFAULT_TENANT_SLUG).values_list("id", flat=True).first()
+        if found is None:
+            raise NotFound(f"tenant {DEFAULT_TENANT_SLUG!r} does not exist (migration tenants.0002 makes it)",
+                           code="unknown_tenant")
+        _default_id.append(found)
+    return _default_id[0]
 
 
 def api_key_get(*, prefix: str) -> ApiKey:
@@ -94,7 +132,7 @@ def api_key_lookup(raw_key: str) -> ApiKeyState | None:
 
 
 # ---- the caller's tenant ----------------------------------------------------------------------
-def request_tenant_id(request: Any) -> int | None:
+def request_tenant_id(request: Any, *, required: bool = False) -> int | None:
     """The tenant this request acts for: the key's tenant, or the one an operator names; None = all.
 
     * API key: its tenant. `X-Agency-Tenant` may only repeat the key's own slug; naming another
@@ -102,32 +140,44 @@ def request_tenant_id(request: Any) -> int | None:
       compared as text, so the answer says nothing about whether that tenant exists).
     * Operator (staff, session or DRF token): the tenant named by `X-Agency-Tenant` (400
       `unknown_tenant` naming the slug when there is none; inactive tenants may be named), or
-      None when the header is absent: operators work across tenants.
-    * Any other user (a DRF token of a non-staff user): 403 — tenant data needs an API key.
+      None when the header is absent: operators work across tenants. With `required=True` (a
+      write that must land in one tenant) an operator who names none gets a 400 naming the header.
+    * Any other user (the DRF token of a non-staff user, the way services authenticated before API
+      keys; deprecated): the `default` tenant, which holds every row that existed before tenants.
+      So those services keep working and keep seeing what they saw. The header may only repeat
+      `default`, as for a key.
     * Anonymous: 401.
 
     Memoised on the request, so views may call it from get_queryset and perform_create alike.
     """
     memo = getattr(request, _MEMO, _MEMO)
-    if memo is not _MEMO:
-        return memo
+    if memo is _MEMO:
+        memo = _resolve(request)
+        setattr(request, _MEMO, memo)
+    if memo is None and required:
+        raise ValidationFailed(f"{TENANT_HEADER}: name the tenant this write is for (operators work across tenants "
+                               f"otherwise)", code="tenant_required", details={"header": TENANT_HEADER})
+    return memo
+
+
+def _resolve(request: Any) -> int | None:
     user = getattr(request, "user", None)
     named = (request.headers.get(TENANT_HEADER) or "").strip() or None
     if user is None or not user.is_authenticated:
         raise exceptions.NotAuthenticated()
     if isinstance(user, ApiKeyPrincipal):
-        if named is not None and named != user.tenant_slug:
-            raise exceptions.PermissionDenied(
-                f"{TENANT_HEADER}: only operators may name a tenant; this key belongs to {user.tenant_slug!r}")
-        found: int | None = user.tenant_id
+        own_slug, own_id, what = user.tenant_slug, user.tenant_id, "key"
     elif is_operator(user):
-        found = None
-        if named is not None:
-            found = Tenant.objects.filter(slug=named).values_list("id", flat=True).first()
-            if found is None:
-                raise ValidationFailed(f"{TENANT_HEADER}: tenant {named!r} does not exist", code="unknown_tenant",
-                                       details={"tenant": named})
-    else:
-        raise exceptions.PermissionDenied("tenant data needs an API key (Authorization: Api-Key <key>)")
-    setattr(request, _MEMO, found)
-    return found
+        if named is None:
+            return None
+        found = Tenant.objects.filter(slug=named).values_list("id", flat=True).first()
+        if found is None:
+            raise ValidationFailed(f"{TENANT_HEADER}: tenant {named!r} does not exist", code="unknown_tenant",
+                                   details={"tenant": named})
+        return found
+    else:  # legacy DRF token of a non-staff user
+        own_slug, own_id, what = DEFAULT_TENANT_SLUG, default_tenant_id(), "token"
+    if named is not None and named != own_slug:
+        raise exceptions.PermissionDenied(
+            f"{TENANT_HEADER}: only operators may name a tenant; this {what} belongs to {own_slug!r}")
+    return own_id

@@ -5,12 +5,27 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from apps.agents.selectors.agents import agent_get
 from apps.agents.session_store import REDIS_ERRORS, session_key, session_redis, session_unavailable
 from apps.common.errors import NotFound
 
 
-def session_get(*, agent_id: Any) -> dict[str, Any]:
+def session_agent_check(*, agent_id: Any, tenant_id: int | None) -> None:
+    """404 (naming `agent_id`) unless the agent exists in the caller's tenant.
+
+    Session keys are `session:<agent id>` with no tenant in them (agent ids are unique across
+    tenants, and a key format change would drop every live session): every session read and write
+    checks the agent's tenant first, through the row cache.
+    """
+    try:
+        agent_get(agent_id=agent_id, tenant_id=tenant_id)
+    except NotFound as exc:
+        raise NotFound(exc.message, details={"agent_id": str(agent_id)}) from None
+
+
+def session_get(*, agent_id: Any, tenant_id: int | None) -> dict[str, Any]:
     """The agent's session with the seconds it has left (`ttl`); 404 when it has none, 503 with Redis down."""
+    session_agent_check(agent_id=agent_id, tenant_id=tenant_id)
     try:
         pipe = session_redis().pipeline(transaction=False)
         pipe.get(session_key(agent_id))

@@ -4,6 +4,11 @@ Why optimistic and not a row lock: agents are edited rarely and by different ser
 think, then write; holding a lock across that gap is impossible over HTTP. So the caller names
 the version it read and the write is a single conditional UPDATE; a stale version changes
 nothing and answers 409 with the current version.
+
+Every write takes the caller's tenant (`tenant_id`, from apps.tenants.selectors.request_tenant_id;
+None only for an operator across tenants): it creates in that tenant and changes only that
+tenant's agents, and another tenant's agent is "does not exist" (404), with nothing written. An
+agent never changes tenant.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from auditlog.models import LogEntry
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from apps.agents.models import Agent
@@ -26,7 +31,7 @@ from apps.platform.cache import instances_invalidate
 from apps.tasks.selectors import task_active_count
 from apps.tasks.services import task_cache_invalidate_for_agent
 
-UPDATABLE_FIELDS = ("name", "type", "capabilities", "status", "namespace")
+UPDATABLE_FIELDS = ("name", "type", "capabilities", "status")
 
 
 def _check_capabilities(capabilities: Any) -> None:
@@ -46,24 +51,31 @@ def _clean(agent: Agent) -> None:
 
 @transaction.atomic
 def agent_create(
-    *, name: str, type: str, capabilities: dict[str, Any] | None = None,
-    status: str = "active", namespace: str = "default",
+    *, tenant_id: int, name: str, type: str, capabilities: dict[str, Any] | None = None, status: str = "active",
 ) -> Agent:
     capabilities = {} if capabilities is None else capabilities
     _check_capabilities(capabilities)
-    agent = Agent(name=name, type=type, capabilities=capabilities, status=status, namespace=namespace)
+    agent = Agent(tenant_id=tenant_id, name=name, type=type, capabilities=capabilities, status=status)
     _clean(agent)
     try:
         with transaction.atomic():  # savepoint: a concurrent create of the same name loses cleanly
             agent.save()
     except IntegrityError as exc:
-        raise _name_taken(namespace, name) from exc
+        raise _name_taken(name) from exc
     return agent
 
 
-def _name_taken(namespace: str, name: str) -> Conflict:
-    return Conflict(f"name: an agent named {name!r} already exists in namespace {namespace!r}",
-                    details={"field": "name"})
+def _name_taken(name: str) -> Conflict:
+    return Conflict(f"name: an agent named {name!r} already exists in this tenant", details={"field": "name"})
+
+
+def _scoped(tenant_id: int | None) -> QuerySet[Agent]:
+    return Agent.objects.all() if tenant_id is None else Agent.objects.filter(tenant_id=tenant_id)
+
+
+def _not_found(agent_id: Any) -> NotFound:
+    """The one answer for a missing agent and for another tenant's (no existence leak)."""
+    return NotFound(f"agent {agent_id} does not exist", details={"field": "id"})
 
 
 def parse_if_match(header: str | None) -> int | None:
@@ -80,7 +92,7 @@ def parse_if_match(header: str | None) -> int | None:
 
 
 @transaction.atomic
-def agent_update(*, agent_id: Any, expected_version: int, **changes: Any) -> Agent:
+def agent_update(*, agent_id: Any, tenant_id: int | None, expected_version: int, **changes: Any) -> Agent:
     """Apply `changes` only if the row is still at `expected_version`; bump the version.
 
     The write is one `UPDATE … WHERE id = %s AND version = %s`, so two writers that read the same
@@ -92,10 +104,9 @@ def agent_update(*, agent_id: Any, expected_version: int, **changes: Any) -> Age
     if unknown:
         field = sorted(unknown)[0]
         raise ValidationFailed(f"{field}: this field cannot be updated", details={"field": field})
-    try:
-        old = Agent.objects.get(pk=agent_id)
-    except Agent.DoesNotExist:
-        raise NotFound(f"agent {agent_id} does not exist", details={"field": "id"}) from None
+    old = _scoped(tenant_id).filter(pk=agent_id).first()
+    if old is None:
+        raise _not_found(agent_id)
     if "capabilities" in changes:
         _check_capabilities(changes["capabilities"])
     new = Agent(**{f.attname: getattr(old, f.attname) for f in Agent._meta.concrete_fields})
@@ -106,15 +117,15 @@ def agent_update(*, agent_id: Any, expected_version: int, **changes: Any) -> Age
     now = timezone.now()
     try:
         with transaction.atomic():
-            updated = Agent.objects.filter(pk=agent_id, version=expected_version).update(
+            updated = Agent.objects.filter(pk=agent_id, tenant_id=old.tenant_id, version=expected_version).update(
                 **changes, version=F("version") + 1, updated_at=now
             )
     except IntegrityError as exc:
-        raise _name_taken(new.namespace, new.name) from exc
+        raise _name_taken(new.name) from exc
     if updated == 0:
-        current = Agent.objects.filter(pk=agent_id).values_list("version", flat=True).first()
+        current = Agent.objects.filter(pk=agent_id, tenant_id=old.tenant_id).values_list("version", flat=True).first()
         if current is None:
-            raise NotFound(f"agent {agent_id} does not exist", details={"field": "id"})
+            raise _not_found(agent_id)
         raise Conflict(
             f"version: agent {agent_id} is at version {current}, the update was based on version {expected_version}",
             code="stale_version", details={"current_version": current},
@@ -123,7 +134,7 @@ def agent_update(*, agent_id: Any, expected_version: int, **changes: Any) -> Age
     new.updated_at = now
     instances_invalidate(Agent, [agent_id])
     if old.status != new.status:
-        agent_status_publish(new.id, old.status, new.status)  # sent on commit, never raises
+        agent_status_publish(new.id, old.status, new.status, tenant_id=new.tenant_id)  # on commit, never raises
     changes_diff = model_instance_diff(old, new)
     if changes_diff:
         LogEntry.objects.log_create(new, action=LogEntry.Action.UPDATE, changes=changes_diff)
@@ -131,7 +142,7 @@ def agent_update(*, agent_id: Any, expected_version: int, **changes: Any) -> Age
 
 
 @transaction.atomic
-def agent_delete(*, agent_id: Any) -> None:
+def agent_delete(*, agent_id: Any, tenant_id: int | None) -> None:
     """Hard delete, refused (409) while the agent still has pending or running tasks.
 
     Why hard and not soft: "retired but kept" is already expressed by `status=inactive`, which
@@ -140,15 +151,15 @@ def agent_delete(*, agent_id: Any) -> None:
     finished tasks keep their history (the FK is SET NULL) and auditlog keeps the deleted row's
     last state in its DELETE entry.
     """
-    agent = Agent.objects.select_for_update().filter(pk=agent_id).first()
+    agent = _scoped(tenant_id).select_for_update().filter(pk=agent_id).first()
     if agent is None:
-        raise NotFound(f"agent {agent_id} does not exist", details={"field": "id"})
-    active = task_active_count(agent_id=agent_id)
+        raise _not_found(agent_id)
+    active = task_active_count(tenant_id=agent.tenant_id, agent_id=agent_id)
     if active:
         raise Conflict(
             f"agent {agent_id} still has {active} pending or running task(s); cancel them or set status=inactive",
             details={"active_tasks": active},
         )
     # SET NULL is one bulk UPDATE that sends no signals: drop the agent's cached (settled) tasks too.
-    task_cache_invalidate_for_agent(agent_id=agent_id)
+    task_cache_invalidate_for_agent(tenant_id=agent.tenant_id, agent_id=agent_id)
     agent.delete()

@@ -1,6 +1,8 @@
 """Writes of agent sessions: create/replace, merge (extends the TTL), end.
 
-See `apps.agents.session_store` for where sessions live and why only in Redis.
+See `apps.agents.session_store` for where sessions live and why only in Redis. Each write takes the
+caller's tenant and checks first that the agent is in it (`session_agent_check`: 404 otherwise),
+since the Redis key names the agent only.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 
+from apps.agents.selectors.sessions import session_agent_check
 from apps.agents.session_store import REDIS_ERRORS, session_key, session_redis, session_unavailable
 from apps.common.errors import NotFound, ValidationFailed
 from apps.common.validation import check_json_object, check_size
@@ -36,8 +39,10 @@ def _encode(doc: dict[str, Any]) -> str:
     return body
 
 
-def session_put(*, agent_id: Any, data: dict[str, Any], ttl: int | None = None) -> dict[str, Any]:
+def session_put(*, agent_id: Any, tenant_id: int | None, data: dict[str, Any], ttl: int | None = None,
+                ) -> dict[str, Any]:
     """Create or replace the session (created_at kept when replacing)."""
+    session_agent_check(agent_id=agent_id, tenant_id=tenant_id)
     ttl = _check(data, ttl)
     key, now = session_key(agent_id), timezone.now().isoformat()
     try:
@@ -50,11 +55,13 @@ def session_put(*, agent_id: Any, data: dict[str, Any], ttl: int | None = None) 
     return {"agent_id": str(agent_id), "data": data, "created_at": created, "updated_at": now, "ttl": ttl}
 
 
-def session_update(*, agent_id: Any, data: dict[str, Any], ttl: int | None = None) -> dict[str, Any]:
+def session_update(*, agent_id: Any, tenant_id: int | None, data: dict[str, Any], ttl: int | None = None,
+                   ) -> dict[str, Any]:
     """Merge `data` into an existing session (keys set to null are removed) and extend its TTL.
 
     Optimistic (WATCH/MULTI): a concurrent update makes this one retry, so no merge is lost.
     """
+    session_agent_check(agent_id=agent_id, tenant_id=tenant_id)
     ttl = _check(data, ttl)
     key = session_key(agent_id)
     try:
@@ -82,8 +89,9 @@ def session_update(*, agent_id: Any, data: dict[str, Any], ttl: int | None = Non
     return {"agent_id": str(agent_id), **doc, "ttl": ttl}
 
 
-def session_end(*, agent_id: Any) -> None:
+def session_end(*, agent_id: Any, tenant_id: int | None) -> None:
     """Delete the session; 404 when there was none."""
+    session_agent_check(agent_id=agent_id, tenant_id=tenant_id)
     try:
         deleted = session_redis().delete(session_key(agent_id))
     except REDIS_ERRORS as exc:

@@ -39,7 +39,7 @@ def test_change_page_shows_json_tasks_and_history(admin_client_):
 def test_admin_edit_goes_through_the_versioned_service_and_refuses_stale_form(admin_client_):
     agent = AgentFactory(name="before")
     url = reverse("admin:agents_agent_change", args=[agent.pk])
-    form = {"namespace": "default", "name": "after", "type": agent.type, "status": "active",
+    form = {"name": "after", "type": agent.type, "status": "active",
             "capabilities": "{}", "expected_version": 1,
             "tasks-TOTAL_FORMS": 0, "tasks-INITIAL_FORMS": 0, "tasks-MIN_NUM_FORMS": 0, "tasks-MAX_NUM_FORMS": 0}
     r = admin_client_.post(url, form)

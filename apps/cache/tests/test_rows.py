@@ -117,10 +117,11 @@ def test_tasks_in_flight_are_read_through_and_settled_ones_cached(django_assert_
         assert cache.instance_get(Task, task.pk).status == "pending"
         assert cache.instance_get(Task, task.pk).status == "pending"
     assert not r.exists(key)
-    [claimed] = tasks.task_claim(worker_id="w1", limit=1)
+    [claimed] = tasks.task_claim(tenant_id=None, credential="user:test", worker_id="w1", limit=1)
     assert claimed.pk == task.pk
     assert cache.instance_get(Task, task.pk).status == "running" and not r.exists(key)
-    tasks.task_complete(task_id=task.pk, worker_id="w1", result={"ok": 1})
+    tasks.task_complete(tenant_id=None, credential="user:test", task_id=task.pk, worker_id="w1",
+                        result={"ok": 1})
     with django_assert_num_queries(1):  # settled: loaded once, then served from the cache
         first = cache.instance_get(Task, task.pk)
         again = cache.instance_get(Task, task.pk)
@@ -135,14 +136,14 @@ def test_a_settled_task_leaves_the_cache_when_an_operator_changes_it():
 
     agent = AgentFactory()
     task = TaskFactory(agent=agent)
-    tasks.task_cancel(task_id=task.pk)
+    tasks.task_cancel(tenant_id=None, task_id=task.pk)
     assert cache.instance_get(Task, task.pk).status == "cancelled"
-    tasks.task_retry(task_id=task.pk)  # save() → invalidated on commit
+    tasks.task_retry(tenant_id=None, task_id=task.pk)  # save() → invalidated on commit
     assert cache.instance_get(Task, task.pk).status == "pending"
 
-    tasks.task_cancel(task_id=task.pk)
+    tasks.task_cancel(tenant_id=None, task_id=task.pk)
     assert cache.instance_get(Task, task.pk).agent_id == agent.pk
-    agents.agent_delete(agent_id=agent.pk)  # SET NULL sends no signal; the service drops the rows itself
+    agents.agent_delete(tenant_id=None, agent_id=agent.pk)  # SET NULL sends no signal; the service drops them
     assert cache.instance_get(Task, task.pk).agent_id is None
 
 

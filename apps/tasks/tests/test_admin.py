@@ -5,6 +5,8 @@ from apps.tasks import services
 from apps.tasks.models import Task
 from apps.tasks.tests.factories import TaskFactory
 
+CRED = "user:test"  # the credential the lease is bound to (any non-empty id)
+
 pytestmark = pytest.mark.django_db
 
 
@@ -33,7 +35,7 @@ def test_actions_cancel_retry_requeue(admin_client_):
     assert Task.objects.get(pk=pending.pk).status == "cancelled"
     assert _act(admin_client_, "retry_selected", [pending]).status_code == 302
     assert Task.objects.get(pk=pending.pk).status == "pending"
-    running = services.task_claim(worker_id="stuck", limit=1)[0]
+    running = services.task_claim(tenant_id=None, credential=CRED, worker_id="stuck", limit=1)[0]
     r = _act(admin_client_, "requeue_selected", [running, other])  # `other` is pending: refused, reported
     assert r.status_code == 302
     assert Task.objects.get(pk=running.pk).status == "pending"

@@ -30,7 +30,7 @@ def test_create_and_retrieve(api_client):
         ({"type": "t", "data": [1, 2]}, 400, "data"),
         ({"type": "t", "data": "text"}, 400, "data"),
         ({"type": "t", "agent_id": "not-a-uuid"}, 400, "agent_id"),
-        ({"type": "t", "agent_id": "00000000-0000-0000-0000-000000000000"}, 400, "agent_id"),
+        ({"type": "t", "agent_id": "00000000-0000-0000-0000-000000000000"}, 404, "agent_id"),  # as another tenant's
         ({"data": {}}, 400, "type"),
         ({"type": "t", "max_attempts": 0}, 400, "max_attempts"),
     ],

@@ -8,6 +8,9 @@ from django.db import connections
 
 from apps.tasks import services
 from apps.tasks.models import Task
+from apps.tenants.selectors import default_tenant_id
+
+CRED = "user:test"  # the credential the lease is bound to (any non-empty id)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -16,7 +19,8 @@ TASKS = 2000
 
 
 def test_eight_claimers_drain_2000_tasks_each_exactly_once():
-    Task.objects.bulk_create(Task(type="job", priority=i % 5, data={"n": i}) for i in range(TASKS))
+    tenant_id = default_tenant_id()  # claims carry the tenant predicate, as every API claim does
+    Task.objects.bulk_create(Task(tenant_id=tenant_id, type="job", priority=i % 5, data={"n": i}) for i in range(TASKS))
     done: dict[str, list] = {}
     errors: list[BaseException] = []
     start = threading.Barrier(WORKERS)
@@ -26,11 +30,12 @@ def test_eight_claimers_drain_2000_tasks_each_exactly_once():
         try:
             start.wait()
             while True:
-                batch = services.task_claim(worker_id=name, limit=10)
+                batch = services.task_claim(tenant_id=tenant_id, credential=CRED, worker_id=name, limit=10)
                 if not batch:
                     return
                 for task in batch:
-                    services.task_complete(task_id=task.pk, worker_id=name, result={"by": name})
+                    services.task_complete(tenant_id=tenant_id, credential=CRED,
+                                           task_id=task.pk, worker_id=name, result={"by": name})
                     mine.append(task.pk)
         except BaseException as exc:  # surfaced in the main thread
             errors.append(exc)

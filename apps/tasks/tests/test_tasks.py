@@ -10,13 +10,15 @@ from apps.tasks.models import Task
 from apps.tasks.tasks import reap_expired_leases_task
 from apps.tasks.tests.factories import TaskFactory
 
+CRED = "user:test"  # the credential the lease is bound to (any non-empty id)
+
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_reaper_runs_in_the_real_worker_and_returns_expired_lease_to_pending(celery_worker):
     TaskFactory(max_attempts=3)
     TaskFactory(priority=0)
-    expired, alive = services.task_claim(worker_id="crashed", limit=2)
+    expired, alive = services.task_claim(tenant_id=None, credential=CRED, worker_id="crashed", limit=2)
     Task.objects.filter(pk=expired.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=5))
 
     outcome = reap_expired_leases_task.delay().get(timeout=60)
@@ -29,7 +31,7 @@ def test_reaper_runs_in_the_real_worker_and_returns_expired_lease_to_pending(cel
     # idempotent: a second run through the worker changes nothing
     assert reap_expired_leases_task.delay().get(timeout=60) == {"requeued": 0, "failed": 0}
     # the reaped task can be claimed again by a live worker
-    again = services.task_claim(worker_id="healthy", limit=5)
+    again = services.task_claim(tenant_id=None, credential=CRED, worker_id="healthy", limit=5)
     assert [t.pk for t in again] == [expired.pk]
     assert again[0].attempts == 2
 

@@ -2,6 +2,7 @@
 
 import pytest
 
+from apps.tenants.selectors import default_tenant_id
 from apps.tenants.tests.factories import TenantFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("apps.tenants.tests.urls")]
@@ -49,9 +50,20 @@ def test_anonymous_is_401():
     assert APIClient().get(PROBE).status_code == 401
 
 
-def test_non_staff_token_user_holds_no_scope(api_client):
-    response = api_client.get(PROBE)
-    assert response.status_code == 403 and "'agents:read'" in response.json()["error"]["message"]
+def test_a_legacy_token_user_holds_every_scope_for_the_default_tenant(api_client):
+    """The deprecated DRF-token path: a non-staff user acts for `default` with every scope (see request_tenant_id)."""
+    assert api_client.get(PROBE).json()["tenant_id"] == default_tenant_id()
+    assert api_client.post(PROBE).status_code == 201
+    assert api_client.post(METHOD_PROBE).status_code == 200
+
+
+def test_a_legacy_token_user_cannot_call_undeclared_actions_or_choose_a_tenant(api_client):
+    _forbidden(api_client.delete(PROBE + "1/"), "This endpoint declares no scope for 'destroy'; only operators may "
+                                                "call it.")
+    other = TenantFactory()
+    _forbidden(api_client.get(PROBE, HTTP_X_AGENCY_TENANT=other.slug),
+               "X-Agency-Tenant: only operators may name a tenant; this token belongs to 'default'")
+    assert api_client.get(PROBE, HTTP_X_AGENCY_TENANT="default").status_code == 200
 
 
 def test_operator_passes_every_scope_and_sees_all_tenants(operator_client):
