@@ -6,6 +6,9 @@ import json
 import uuid
 from typing import Any
 
+from django.core.exceptions import ValidationError
+from django.db import models
+
 from apps.common.errors import NotFound, PayloadTooLarge, ValidationFailed
 
 
@@ -33,3 +36,14 @@ def check_json_object(field: str, value: Any, *, limit: int, allow_none: bool = 
     if not isinstance(value, dict):
         raise ValidationFailed(f"{field}: must be a JSON object, got {type(value).__name__}", details={"field": field})
     check_size(field, len(json.dumps(value, separators=(",", ":")).encode()), limit)
+
+
+def full_clean(obj: models.Model, **kwargs: Any) -> None:
+    """`obj.full_clean(**kwargs)` with Django's error dict turned into the API's 400 naming the first field."""
+    try:
+        obj.full_clean(**kwargs)
+    except ValidationError as exc:
+        errors = exc.message_dict
+        field, messages = next(iter(errors.items()))
+        label = "" if field == "__all__" else f"{field}: "
+        raise ValidationFailed(f"{label}{messages[0]}", details=errors) from exc

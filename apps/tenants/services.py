@@ -12,28 +12,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from apps.common.errors import ValidationFailed
+from apps.common.validation import full_clean
 from apps.tenants.models import ApiKey, Tenant
 from apps.tenants.scopes import scopes_clean
 
 _UNSET: Any = object()
 MAX_NAME = ApiKey._meta.get_field("name").max_length
-
-
-def _clean(obj: models.Model, **kwargs: Any) -> None:
-    """full_clean() with Django's error dict turned into our 400 naming the field."""
-    try:
-        obj.full_clean(**kwargs)
-    except ValidationError as exc:
-        errors = exc.message_dict
-        field, messages = next(iter(errors.items()))
-        label = "" if field == "__all__" else f"{field}: "
-        raise ValidationFailed(f"{label}{messages[0]}", details=errors) from exc
 
 
 # ---- tenants ----------------------------------------------------------------------------------
@@ -45,7 +34,7 @@ def tenant_create(*, slug: str, name: str = "", active: bool = True, max_collect
     tenant = Tenant(slug=slug, name=name or slug, active=active, max_collections=max_collections,
                     max_embeddings=max_embeddings, max_pending_tasks=max_pending_tasks,
                     request_rate=request_rate or None)
-    _clean(tenant)
+    full_clean(tenant)
     tenant.save(force_insert=True)
     return tenant
 
@@ -64,7 +53,7 @@ def tenant_update(*, tenant: Tenant, name: str = _UNSET, active: bool = _UNSET, 
     tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
     for field, value in changes.items():
         setattr(tenant, field, value)
-    _clean(tenant, validate_unique=False)
+    full_clean(tenant, validate_unique=False)
     if changes:
         tenant.save(update_fields=[*changes, "updated_at"])
     return tenant
@@ -107,7 +96,7 @@ def api_key_create(*, tenant: Tenant, name: str, scopes: Any, expiry_date: datet
     api_key = ApiKey(tenant=tenant, name=name, scopes=cleaned, expiry_date=expiry_date,
                      created_by=created_by[:150], rotated_from=rotated_from)
     raw = ApiKey.objects.assign_key(api_key)  # the library: prefix, sha512 hash, id = prefix.hash
-    _clean(api_key, validate_unique=False)
+    full_clean(api_key, validate_unique=False)
     api_key.save(force_insert=True)
     return api_key, raw
 

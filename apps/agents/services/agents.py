@@ -18,7 +18,6 @@ from typing import Any
 from auditlog.diff import model_instance_diff
 from auditlog.models import LogEntry
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
@@ -26,7 +25,7 @@ from django.utils import timezone
 from apps.agents.models import Agent
 from apps.agents.services.status import agent_status_publish
 from apps.common.errors import Conflict, NotFound, ValidationFailed
-from apps.common.validation import check_json_object
+from apps.common.validation import check_json_object, full_clean
 from apps.platform.cache import instances_invalidate
 from apps.tasks.selectors import task_active_count
 from apps.tasks.services import task_cache_invalidate_for_agent
@@ -38,17 +37,6 @@ def _check_capabilities(capabilities: Any) -> None:
     check_json_object("capabilities", capabilities, limit=settings.AGENCY_AGENT_MAX_CAPABILITIES_BYTES)
 
 
-def _clean(agent: Agent) -> None:
-    """full_clean() with Django's error dict turned into our 400 naming the field."""
-    try:
-        agent.full_clean()
-    except ValidationError as exc:
-        errors = exc.message_dict
-        field, messages = next(iter(errors.items()))
-        label = "" if field == "__all__" else f"{field}: "
-        raise ValidationFailed(f"{label}{messages[0]}", details=errors) from exc
-
-
 @transaction.atomic
 def agent_create(
     *, tenant_id: int, name: str, type: str, capabilities: dict[str, Any] | None = None, status: str = "active",
@@ -56,7 +44,7 @@ def agent_create(
     capabilities = {} if capabilities is None else capabilities
     _check_capabilities(capabilities)
     agent = Agent(tenant_id=tenant_id, name=name, type=type, capabilities=capabilities, status=status)
-    _clean(agent)
+    full_clean(agent)
     try:
         with transaction.atomic():  # savepoint: a concurrent create of the same name loses cleanly
             agent.save()
@@ -113,7 +101,7 @@ def agent_update(*, agent_id: Any, tenant_id: int | None, expected_version: int,
     new._state.adding = False  # an existing row: uniqueness checks must exclude itself
     for key, value in changes.items():
         setattr(new, key, value)
-    _clean(new)
+    full_clean(new)
     now = timezone.now()
     try:
         with transaction.atomic():
