@@ -139,6 +139,7 @@ def run(*, n: int, dim: int, nq: int, n_uniform: int, api_rows: int, quick: bool
     from apps.embeddings.services.collections import collection_create
     from apps.embeddings.services.indexes import collection_index_build, embeddings_analyze, index_report
     from apps.embeddings.services.ingest import embeddings_import
+    from apps.tenants.selectors import default_tenant_id
 
     settings.DEBUG = False
     t_start = time.perf_counter()
@@ -179,8 +180,8 @@ def run(*, n: int, dim: int, nq: int, n_uniform: int, api_rows: int, quick: bool
     log(f"ingest {n} x {dim}")
     # Raw COPY and the service take turns of 10,000 rows (and the two API bodies alternate request
     # by request), so that this shared machine's noise falls on every path alike.
-    main_col = collection_create(name="raw", dimension=dim, index_type="none")
-    svc_col = collection_create(name="svc", dimension=dim, index_type="none")
+    main_col = collection_create(tenant_id=default_tenant_id(), name="raw", dimension=dim, index_type="none")
+    svc_col = collection_create(tenant_id=default_tenant_id(), name="svc", dimension=dim, index_type="none")
     turn = min(n, 10_000)
     raw_s = svc_s = 0.0
     for start in range(0, n, turn):
@@ -199,11 +200,11 @@ def run(*, n: int, dim: int, nq: int, n_uniform: int, api_rows: int, quick: bool
         "raw COPY", higher_is_better=True)
     del items
 
-    api_col = collection_create(name="api", dimension=dim, index_type="none")
-    api64_col = collection_create(name="api64", dimension=dim, index_type="none")
+    api_col = collection_create(tenant_id=default_tenant_id(), name="api", dimension=dim, index_type="none")
+    api64_col = collection_create(tenant_id=default_tenant_id(), name="api64", dimension=dim, index_type="none")
     # The API rows' baseline: raw COPY turns of the same 10,000 rows, taken between their requests,
     # so a slow spell of this shared machine falls on both (the first turns ran minutes earlier).
-    api_raw_col = collection_create(name="apiraw", dimension=dim, index_type="none")
+    api_raw_col = collection_create(tenant_id=default_tenant_id(), name="apiraw", dimension=dim, index_type="none")
     json_bodies, b64_bodies = [], []
     for start in range(0, api_rows, 1000):
         span = range(start, min(api_rows, start + 1000))
@@ -418,7 +419,7 @@ def run(*, n: int, dim: int, nq: int, n_uniform: int, api_rows: int, quick: bool
     for name, kw, then in [("halfvec", {"precision": "halfvec"}, {"index_type": "hnsw"}),
                            ("binary", {}, {"binary_index": True})]:
         # Load first, then build (as for the main collection), so the build time is measured.
-        col = collection_create(name=f"q-{name}", dimension=dim, index_type="none", **kw)
+        col = collection_create(tenant_id=default_tenant_id(), name=f"q-{name}", dimension=dim, index_type="none", **kw)
         with connection.cursor() as cur:
             cur.execute("INSERT INTO embeddings_embedding (id, collection_id, entity_type, entity_id, vector, "
                         "metadata, created_at, updated_at) SELECT gen_random_uuid(), %s, entity_type, entity_id, "
@@ -457,7 +458,7 @@ def run(*, n: int, dim: int, nq: int, n_uniform: int, api_rows: int, quick: bool
     log(f"uniform {n_uniform} x {dim}")
     udata = uniform(n_uniform + nq, dim)
     ubase, uq = udata[:n_uniform], udata[n_uniform:]
-    ucol = collection_create(name="uniform", dimension=dim, index_type="none")
+    ucol = collection_create(tenant_id=default_tenant_id(), name="uniform", dimension=dim, index_type="none")
     embeddings_import(collection=ucol, items=({"entity_type": "doc", "entity_id": str(i), "vector": ubase[i]}
                                               for i in range(n_uniform)), chunk_size=5000)
     Collection.objects.filter(pk=ucol.pk).update(index_type="hnsw")

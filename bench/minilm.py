@@ -187,6 +187,7 @@ def run(*, vectors: np.ndarray, texts: list[str], modules: list[str], kinds: lis
     from apps.embeddings.services.collections import collection_create
     from apps.embeddings.services.indexes import collection_index_build, embeddings_analyze
     from apps.embeddings.services.ingest import embeddings_import
+    from apps.tenants.selectors import default_tenant_id
 
     base, queries = vectors[kept], vectors[held]
     base_modules = np.array([modules[i] for i in kept])
@@ -203,8 +204,8 @@ def run(*, vectors: np.ndarray, texts: list[str], modules: list[str], kinds: lis
     # ---- ingest: raw binary COPY and the service, in turns ------------------------------------
     raw = psycopg.connect(psycopg_dsn(), autocommit=True)
     register_vector(raw)
-    main_col = collection_create(name="minilm", dimension=DIM, index_type="none")
-    svc_col = collection_create(name="minilm-svc", dimension=DIM, index_type="none")
+    main_col = collection_create(tenant_id=default_tenant_id(), name="minilm", dimension=DIM, index_type="none")
+    svc_col = collection_create(tenant_id=default_tenant_id(), name="minilm-svc", dimension=DIM, index_type="none")
     turn = 2000
     raw_s = svc_s = 0.0
     for start in range(0, n, turn):
@@ -359,7 +360,8 @@ def run(*, vectors: np.ndarray, texts: list[str], modules: list[str], kinds: lis
     metas = [{"module": str(base_modules[i % n]), "kind": "doc"} for i in range(load_n)]
 
     def indexed(name: str):
-        col = collection_create(name=name, dimension=DIM)  # HNSW, built (empty) at once: READY
+        # HNSW, built (empty) at once: READY
+        col = collection_create(tenant_id=default_tenant_id(), name=name, dimension=DIM)
         return Collection.objects.get(pk=col.pk)
 
     def rows_of(span):
@@ -374,7 +376,7 @@ def run(*, vectors: np.ndarray, texts: list[str], modules: list[str], kinds: lis
     row("bulk ingest", f"raw COPY, live HNSW index ({load_n:,} rows, 1,000 a COPY)", f"{live_rate:,.0f} rows/s",
         None, "-", "-")
 
-    after = collection_create(name="load-after", dimension=DIM, index_type="none")
+    after = collection_create(tenant_id=default_tenant_id(), name="load-after", dimension=DIM, index_type="none")
     t0 = time.perf_counter()
     for start in range(0, load_n, 1000):
         raw_copy(raw, after.pk, rows_of(range(start, min(load_n, start + 1000))))

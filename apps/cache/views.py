@@ -1,4 +1,11 @@
-"""Cache endpoints: stats, invalidation, warming, warming rules, stats snapshots. Thin views."""
+"""Cache endpoints: stats, invalidation, warming, warming rules, stats snapshots. Thin views.
+
+None of them is tenant-scoped: the cache, its stats, its rules and its snapshots are one per
+deployment (every tenant's keys, hit rates and key patterns), so they declare no scope and no API
+key reaches them (403 "declares no scope", from the default KeysNeedScopes); operators manage
+them, and the legacy DRF-token users keep the read access they had. Invalidation by tag for a
+tenant's own keys would need tenant-prefixed keys first (see the #13 report).
+"""
 
 from __future__ import annotations
 
@@ -18,10 +25,11 @@ from apps.cache.serializers import (
     WarmSerializer,
 )
 from apps.cache.tasks import cache_warm_task
+from apps.tenants.permissions import KeysNeedScopes
 
 
 class IsOperatorOrReadOnly(permissions.BasePermission):
-    """Any authenticated client may read; only operators (staff) may write."""
+    """Any authenticated user may read; only operators (staff) may write (keys: see KeysNeedScopes first)."""
 
     def has_permission(self, request, view) -> bool:
         if not (request.user and request.user.is_authenticated):
@@ -62,7 +70,8 @@ class CacheWarmView(APIView):
                     update=extend_schema(tags=["cache"]), destroy=extend_schema(tags=["cache"]))
 class WarmingRuleViewSet(viewsets.ModelViewSet):
     serializer_class = WarmingRuleSerializer
-    permission_classes = [IsOperatorOrReadOnly]
+    # KeysNeedScopes first: the rules' key patterns are deployment-wide, so API keys get the 403.
+    permission_classes = [KeysNeedScopes, IsOperatorOrReadOnly]
     filterset_fields = ["enabled", "model_label"]
     search_fields = ["name", "model_label", "key_pattern"]
     ordering_fields = ["name", "priority", "created_at"]

@@ -18,7 +18,8 @@ class CollectionAdmin(admin.ModelAdmin):
     list_display = ["name", "tenant", "dimension", "metric", "index_type", "precision", "binary_index",
                     "index_status", "row_count", "index_size", "updated_at"]
     list_filter = ["tenant", "metric", "index_type", "precision", "index_status"]
-    search_fields = ["name", "tenant"]
+    search_fields = ["name", "tenant__slug"]
+    list_select_related = ["tenant"]
     readonly_fields = ["id", "index_status", "index_error", "index_built_at", "index_details", "created_at",
                        "updated_at"]
     actions = ["rebuild_index"]
@@ -50,8 +51,9 @@ class CollectionAdmin(admin.ModelAdmin):
             fresh = Collection.objects.get(pk=obj.pk)
             collection_update(collection=fresh, **changes)
         else:
-            created = collection_create(**{f: form.cleaned_data[f] for f in
-                                           ["tenant", "name", "dimension", "metric", "index_type", "m",
+            created = collection_create(tenant_id=form.cleaned_data["tenant"].pk,
+                                        **{f: form.cleaned_data[f] for f in
+                                           ["name", "dimension", "metric", "index_type", "m",
                                             "ef_construction", "lists", "precision", "binary_index"]})
             obj.pk = created.pk
 

@@ -17,6 +17,7 @@ from django.db import models
 from pgvector.django import VectorField
 
 from apps.common.models import BaseModel
+from apps.tenants.selectors import tenant_slug
 
 # pgvector's limits for indexed types (HNSW and IVFFlat alike).
 MAX_DIMENSION = 16000
@@ -66,7 +67,10 @@ METRIC_SQL = {
 class Collection(BaseModel):
     """A named set of embeddings of one dimension and metric, with its own index settings."""
 
-    tenant = models.CharField(max_length=64, default="default", validators=[RegexValidator(NAME_RE)])
+    # The tenant it belongs to (was a client-chosen string until migrations 0005-0008). No index of
+    # its own: the unique (tenant_id, name) btree leads with it. Embeddings have no tenant column:
+    # they are reached only through their collection, which is checked first.
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
     name = models.CharField(max_length=128, validators=[RegexValidator(NAME_RE, "letters, digits, _ . - only")])
     dimension = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(MAX_DIMENSION)])
     metric = models.CharField(max_length=16, choices=Metric.choices, default=Metric.COSINE)
@@ -89,11 +93,11 @@ class Collection(BaseModel):
     index_deferred_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["tenant", "name"]
+        ordering = ["tenant_id", "name"]
         constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="emb_collection_tenant_name")]
 
     def __str__(self) -> str:
-        return self.name if self.tenant == "default" else f"{self.tenant}/{self.name}"
+        return f"{tenant_slug(self.tenant_id)}/{self.name}"  # the slug is remembered per process: no query per row
 
     def clean(self) -> None:
         errors: dict[str, str] = {}

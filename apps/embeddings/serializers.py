@@ -6,17 +6,24 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from apps.embeddings.models import Collection, Embedding
+from apps.tenants.selectors import tenant_slug
 
 
 class CollectionSerializer(serializers.ModelSerializer):
     index = serializers.ChoiceField(source="index_type", choices=["hnsw", "ivfflat", "none"], default="hnsw")
+    # The tenant's slug, read-only: the tenant comes from the credential (a body `tenant` may only
+    # repeat it; the view checks that), never from the client.
+    tenant = serializers.SerializerMethodField()
+
+    def get_tenant(self, obj: Collection) -> str:
+        return tenant_slug(obj.tenant_id)
 
     class Meta:
         model = Collection
         fields = ["id", "tenant", "name", "dimension", "metric", "index", "m", "ef_construction", "lists",
                   "precision", "binary_index", "index_status", "index_error", "index_built_at",
                   "created_at", "updated_at"]
-        read_only_fields = ["id", "index_status", "index_error", "index_built_at", "created_at", "updated_at"]
+        read_only_fields = ["id", "tenant", "index_status", "index_error", "index_built_at", "created_at", "updated_at"]
         validators: list = []  # uniqueness is the service's (409 Conflict)
 
 

@@ -1,4 +1,13 @@
-"""The collections API: CRUD by name, ingest, delete, search (single, batch, hybrid), index upkeep."""
+"""The collections API: CRUD by name, ingest, delete, search (single, batch, hybrid), index upkeep.
+
+Every endpoint declares its scope (`memory:read` / `memory:write`), is throttled per key and
+tenant, and finds its collection by name within the caller's tenant
+(apps.tenants.selectors.request_tenant_id): another tenant's collection is a 404, the same answer
+as a missing one. Embeddings are reached only through the collection found that way, so they
+need no tenant of their own. The old `?tenant=` parameter chose the tenant before tenants
+existed; it may now only repeat the caller's own tenant (400 otherwise, naming the header
+operators use instead).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +16,14 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.common.errors import ValidationFailed
 from apps.embeddings import serializers as s
 from apps.embeddings.models import Collection, Embedding
-from apps.embeddings.selectors.collections import collection_get
+from apps.embeddings.selectors.collections import collection_get, collection_list
 from apps.embeddings.selectors.search import embedding_search, embedding_search_batch, search_params_parse
 from apps.embeddings.services.collections import (
     collection_create,
@@ -24,15 +35,43 @@ from apps.embeddings.services.deletion import embeddings_delete
 from apps.embeddings.services.indexes import index_report
 from apps.embeddings.services.ingest import embeddings_upsert
 from apps.platform.http.parsers import VectorJSONParser
+from apps.tenants.permissions import HasScopes
+from apps.tenants.selectors import TENANT_HEADER, request_tenant_id, tenant_slug
+from apps.tenants.throttling import TenantRateThrottle
 
 # Vectors parsed straight into numpy (see parsers.py); forms for the browsable API's raw-data tab.
 VECTOR_PARSERS = [VectorJSONParser, FormParser, MultiPartParser]
 
+READ, WRITE = "memory:read", "memory:write"
+# Scope per action; `embeddings` (GET lists, POST ingests) is decided by method in `required_scopes`.
+SCOPES = {"list": READ, "retrieve": READ, "search": READ, "search_batch": READ, "stats": READ,
+          "create": WRITE, "update": WRITE, "partial_update": WRITE, "destroy": WRITE,
+          "delete_embeddings": WRITE, "rebuild_index": WRITE}
+
+
+def _only_own_tenant(value: object, what: str, tenant_id: int | None) -> None:
+    """A client-sent tenant (`?tenant=`, a body `tenant`) may only repeat the caller's own slug.
+
+    It chose the tenant before tenants existed; now the credential does. Old clients that send
+    their own (`?tenant=default` on a legacy token) keep working; anything else is a 400 that
+    says how tenants are chosen now, compared as text so it says nothing of other tenants.
+    """
+    if value is None:
+        return
+    own = tenant_slug(tenant_id) if tenant_id is not None else None
+    if value != own:
+        raise ValidationFailed(
+            f"{what}: deprecated; the tenant comes from the credential"
+            + (f" and this one acts for {own!r}" if own else f", and operators name one with {TENANT_HEADER}"),
+            code="tenant_parameter", details={"field": what})
+
 
 class CollectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                         mixins.UpdateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
-    """Collections of one tenant (`?tenant=`, default "default"), addressed by name."""
+    """Collections of the caller's tenant, addressed by name (unique within a tenant)."""
 
+    permission_classes = [HasScopes]
+    throttle_classes = [TenantRateThrottle]
     serializer_class = s.CollectionSerializer
     lookup_field = "name"
     lookup_value_regex = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
@@ -40,14 +79,25 @@ class CollectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
     search_fields = ["name"]
     ordering_fields = ["name", "created_at", "dimension"]
 
-    def tenant(self) -> str:
-        return self.request.query_params.get("tenant", "default")
+    @property
+    def required_scopes(self) -> dict[str, str]:
+        """SCOPES, with `embeddings` by method: listing rows reads, ingest writes."""
+        method = getattr(getattr(self, "request", None), "method", "GET")
+        return {**SCOPES, "embeddings": READ if method in SAFE_METHODS else WRITE}
+
+    def tenant_id(self, *, required: bool = False) -> int | None:
+        """The caller's tenant (None: an operator across tenants); a `?tenant=` may only repeat it."""
+        tenant_id = request_tenant_id(self.request, required=required)
+        _only_own_tenant(self.request.query_params.get("tenant"), "tenant", tenant_id)
+        return tenant_id
 
     def get_queryset(self):
-        return Collection.objects.filter(tenant=self.tenant())
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no request, no tenant
+            return Collection.objects.none()
+        return collection_list(tenant_id=self.tenant_id())
 
     def get_object(self) -> Collection:
-        return collection_get(name=self.kwargs["name"], tenant=self.tenant())
+        return collection_get(name=self.kwargs["name"], tenant_id=self.tenant_id())
 
     def get_serializer_class(self):
         if self.action in ("update", "partial_update"):
@@ -55,9 +105,10 @@ class CollectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
         return super().get_serializer_class()
 
     def perform_create(self, serializer) -> None:
-        data = dict(serializer.validated_data)
-        data.setdefault("tenant", self.tenant())
-        serializer.instance = collection_create(**data)
+        tenant_id = self.tenant_id(required=True)
+        body_tenant = self.request.data.get("tenant") if isinstance(self.request.data, dict) else None
+        _only_own_tenant(body_tenant, "tenant", tenant_id)
+        serializer.instance = collection_create(tenant_id=tenant_id, **serializer.validated_data)
 
     def perform_update(self, serializer) -> None:
         serializer.instance = collection_update(collection=serializer.instance, **serializer.validated_data)

@@ -19,12 +19,13 @@ MUTABLE_FIELDS = INDEX_FIELDS  # dimension and metric define the data: a new col
 
 
 @transaction.atomic
-def collection_create(*, name: str, dimension: int, tenant: str = "default", metric: str = "cosine",
+def collection_create(*, tenant_id: int, name: str, dimension: int, metric: str = "cosine",
                       index_type: str = "hnsw", m: int = 16, ef_construction: int = 100, lists: int = 100,
                       precision: str = "vector", binary_index: bool = False) -> Collection:
-    """Create a collection; its (empty, hence instant) index is built right after commit."""
+    """Create a collection in tenant `tenant_id` (the caller's: request_tenant_id); its (empty, hence
+    instant) index is built right after commit. Names are unique per tenant (409 otherwise)."""
     collection = Collection(
-        tenant=tenant, name=name, dimension=dimension, metric=metric, index_type=index_type, m=m,
+        tenant_id=tenant_id, name=name, dimension=dimension, metric=metric, index_type=index_type, m=m,
         ef_construction=ef_construction, lists=lists, precision=precision, binary_index=binary_index,
         index_status=IndexStatus.NONE if index_type == IndexType.NONE and not binary_index else IndexStatus.PENDING,
     )

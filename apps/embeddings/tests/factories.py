@@ -8,10 +8,19 @@ import numpy as np
 from apps.embeddings.models import Collection, Embedding, IndexStatus
 
 
+def default_tenant_id() -> int:
+    from apps.tenants.selectors import default_tenant_id as lookup
+
+    return lookup()
+
+
 class CollectionFactory(factory.django.DjangoModelFactory):
+    """Collections go into the `default` tenant (the legacy-token tests' tenant) unless one is given."""
+
     class Meta:
         model = Collection
 
+    tenant_id = factory.LazyFunction(default_tenant_id)
     name = factory.Sequence(lambda n: f"col-{n}")
     dimension = 8
     index_status = IndexStatus.PENDING

@@ -15,6 +15,7 @@ from apps.embeddings.services.collections import collection_create, collection_d
 from apps.embeddings.services.indexes import collection_index_build, collection_index_build_settled
 from apps.embeddings.services.ingest import bulk_load_wanted, embeddings_import, embeddings_upsert
 from apps.embeddings.tests.factories import clustered, items_from
+from apps.tenants.selectors import default_tenant_id
 
 DIM = 16
 
@@ -26,7 +27,7 @@ def _main_index_exists(col: Collection) -> bool:
 
 
 def _ready(name: str, n: int = 0, seed: int = 1) -> tuple[Collection, np.ndarray]:
-    col = collection_create(name=name, dimension=DIM)
+    col = collection_create(tenant_id=default_tenant_id(), name=name, dimension=DIM)
     vecs = clustered(n, DIM, seed=seed) if n else np.zeros((0, DIM), np.float32)
     if n:
         embeddings_import(collection=col, items=items_from(vecs), chunk_size=100)  # < BULK_MIN_ROWS: live path

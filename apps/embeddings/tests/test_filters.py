@@ -15,6 +15,7 @@ from apps.common.errors import ValidationFailed
 from apps.embeddings.selectors.filters import filter_compile
 from apps.embeddings.services.collections import collection_create
 from apps.embeddings.services.ingest import embeddings_upsert
+from apps.tenants.selectors import default_tenant_id
 
 pytestmark = pytest.mark.django_db
 
@@ -149,7 +150,7 @@ filters = st.recursive(
 
 
 def test_compiled_filters_equal_the_python_evaluator():
-    col = collection_create(name="f", dimension=2, index_type="none")
+    col = collection_create(tenant_id=default_tenant_id(), name="f", dimension=2, index_type="none")
     rows = _rows()
     items = [{**r, "vector": [1.0, float(i + 1)]} for i, r in enumerate(rows)]
     embeddings_upsert(collection=col, items=items)
@@ -208,7 +209,7 @@ def test_values_are_parameters_never_sql():
 
 
 def test_metadata_equality_is_served_by_the_gin_index():
-    col = collection_create(name="g", dimension=2, index_type="none")
+    col = collection_create(tenant_id=default_tenant_id(), name="g", dimension=2, index_type="none")
     items = [{"entity_type": "doc", "entity_id": str(i), "vector": [1.0, float(i)],
               "metadata": {"color": ["red", "blue", "green"][i % 3], "i": i}} for i in range(1, 301)]
     embeddings_upsert(collection=col, items=items)

@@ -14,6 +14,7 @@ from apps.embeddings.services.collections import collection_create
 from apps.embeddings.services.indexes import collection_index_build
 from apps.embeddings.services.ingest import embeddings_import
 from apps.embeddings.tests.factories import clustered
+from apps.tenants.selectors import default_tenant_id
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +23,7 @@ N, DIM = 2000, 32
 
 @pytest.fixture
 def filtered_collection():
-    col = collection_create(name="planned", dimension=DIM)
+    col = collection_create(tenant_id=default_tenant_id(), name="planned", dimension=DIM)
     vecs = clustered(N, DIM, seed=11)
     rng = np.random.default_rng(5)
     # "bucket": 50% / 10% / 1% / rare(15 rows) value sets, assigned independently of the clusters
@@ -136,7 +137,7 @@ def test_exact_flag_and_unready_index_search_exactly(filtered_collection):
 
 def test_ivfflat_collections_plan_with_probes_and_iterative_scans(settings):
     settings.AGENCY_EMBEDDINGS_EXACT_THRESHOLD = 50
-    col = collection_create(name="ivf", dimension=DIM, index_type="ivfflat", lists=10)
+    col = collection_create(tenant_id=default_tenant_id(), name="ivf", dimension=DIM, index_type="ivfflat", lists=10)
     vecs = clustered(600, DIM, seed=4)
     items = [{"entity_type": "doc", "entity_id": str(i), "vector": v.tolist(), "metadata": {"even": i % 2 == 0}}
              for i, v in enumerate(vecs)]
@@ -299,7 +300,7 @@ def minilm_collection():
     """3,000 real all-MiniLM-L6-v2 vectors of docstrings (bench/minilm.py's corpus, float16) and 40 held-out queries."""
     data = np.load(FIXTURE)
     vecs, modules, kinds = data["vectors"].astype(np.float32), data["modules"], data["kinds"]
-    col = collection_create(name="minilm-broad", dimension=vecs.shape[1])
+    col = collection_create(tenant_id=default_tenant_id(), name="minilm-broad", dimension=vecs.shape[1])
     items = [{"entity_type": "doc", "entity_id": str(i), "vector": v,
               "metadata": {"module": str(modules[i]), "kind": str(kinds[i])}} for i, v in enumerate(vecs)]
     embeddings_import(collection=col, items=items, chunk_size=1000)

@@ -27,12 +27,13 @@ from apps.embeddings.services.ingest import embeddings_import, embeddings_upsert
 from apps.embeddings.tests.factories import clustered, items_from
 from apps.platform.db.settings import set_local
 from apps.platform.db.vectors import vector_cursor
+from apps.tenants.selectors import default_tenant_id
 
 pytestmark = pytest.mark.django_db
 
 
 def make(name="docs", dim=8, build=True, **kw) -> Collection:
-    col = collection_create(name=name, dimension=dim, **kw)
+    col = collection_create(tenant_id=default_tenant_id(), name=name, dimension=dim, **kw)
     if build:
         col = collection_index_build(collection_id=col.pk)
     return col
@@ -47,16 +48,17 @@ def index_names(col: Collection) -> list[str]:
 
 def test_collection_create_validates_hnsw_dimension_limits():
     with pytest.raises(Exception, match="at most 2000"):
-        collection_create(name="big", dimension=2001)
-    col = collection_create(name="big-half", dimension=3000, precision="halfvec")
+        collection_create(tenant_id=default_tenant_id(), name="big", dimension=2001)
+    col = collection_create(tenant_id=default_tenant_id(), name="big-half", dimension=3000, precision="halfvec")
     assert col.dimension == 3000
     with pytest.raises(Exception, match="at most 4000"):
-        collection_create(name="bigger", dimension=4001, precision="halfvec")
-    assert collection_create(name="huge", dimension=16000, index_type="none").index_status == IndexStatus.NONE
+        collection_create(tenant_id=default_tenant_id(), name="bigger", dimension=4001, precision="halfvec")
+    huge = collection_create(tenant_id=default_tenant_id(), name="huge", dimension=16000, index_type="none")
+    assert huge.index_status == IndexStatus.NONE
     with pytest.raises(Exception, match="16000"):
-        collection_create(name="too-huge", dimension=16001, index_type="none")
+        collection_create(tenant_id=default_tenant_id(), name="too-huge", dimension=16001, index_type="none")
     with pytest.raises(Conflict):
-        collection_create(name="huge", dimension=4, index_type="none")
+        collection_create(tenant_id=default_tenant_id(), name="huge", dimension=4, index_type="none")
     assert set(Collection.objects.values_list("name", flat=True)) == {"big-half", "huge"}
 
 

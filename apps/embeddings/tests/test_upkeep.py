@@ -16,6 +16,7 @@ from apps.embeddings.services.collections import collection_create, collection_u
 from apps.embeddings.services.indexes import collection_index_build, embeddings_analyze, index_report
 from apps.embeddings.services.ingest import embeddings_import
 from apps.embeddings.tests.factories import clustered, items_from
+from apps.tenants.selectors import default_tenant_id
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +39,7 @@ def test_halfvec_and_binary_rerank_keep_recall_and_report_sizes():
     queries = vecs[:15] + np.random.default_rng(2).normal(scale=0.05, size=(15, dim)).astype(np.float32)
     sizes = {}
     for name, kw in {"full": {}, "half": {"precision": "halfvec"}, "bq": {"binary_index": True}}.items():
-        col = collection_create(name=name, dimension=dim, **kw)
+        col = collection_create(tenant_id=default_tenant_id(), name=name, dimension=dim, **kw)
         embeddings_import(collection=col, items=items_from(vecs), chunk_size=1000)
         col = collection_index_build(collection_id=col.pk)
         recall, plans = _recall(col, vecs, queries, ef_search=100)
@@ -57,7 +58,7 @@ def test_halfvec_is_re_ranked_over_full_vectors_so_recall_and_scores_match_the_f
     queries = vecs[:20] + np.random.default_rng(3).normal(scale=0.05, size=(20, dim)).astype(np.float32)
     cols = {}
     for name, kw in {"full": {}, "half": {"precision": "halfvec"}}.items():
-        col = collection_create(name=name, dimension=dim, **kw)
+        col = collection_create(tenant_id=default_tenant_id(), name=name, dimension=dim, **kw)
         embeddings_import(collection=col, items=items_from(vecs), chunk_size=1000)
         cols[name] = collection_index_build(collection_id=col.pk)
     full, _ = _recall(cols["full"], vecs, queries)
@@ -77,7 +78,7 @@ def test_halfvec_is_re_ranked_over_full_vectors_so_recall_and_scores_match_the_f
 def test_l2_inner_product_and_l1_metrics_search_correctly():
     vecs = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [2, 2, 0]], dtype=np.float32)
     for metric, best, score in [("l2", "0", 1.0), ("inner_product", "3", 2.0), ("l1", "0", 1.0)]:
-        col = collection_create(name=f"m-{metric}", dimension=3, metric=metric)
+        col = collection_create(tenant_id=default_tenant_id(), name=f"m-{metric}", dimension=3, metric=metric)
         col = collection_index_build(collection_id=col.pk)
         embeddings_import(collection=col, items=items_from(vecs))
         res = embedding_search(collection=col, params=SearchParams(vector=np.array([1.0, 0, 0]), k=4))
@@ -86,7 +87,7 @@ def test_l2_inner_product_and_l1_metrics_search_correctly():
 
 
 def test_analyze_and_rebuild_keep_the_index_valid():
-    col = collection_create(name="r", dimension=4)
+    col = collection_create(tenant_id=default_tenant_id(), name="r", dimension=4)
     col = collection_index_build(collection_id=col.pk)
     embeddings_import(collection=col, items=items_from(np.eye(4, dtype=np.float32) + 0.1))
     embeddings_analyze()
@@ -100,7 +101,7 @@ def test_analyze_and_rebuild_keep_the_index_valid():
 
 
 def test_import_command_jsonl_and_npy(tmp_path):
-    col = collection_create(name="imp", dimension=4)
+    col = collection_create(tenant_id=default_tenant_id(), name="imp", dimension=4)
     collection_index_build(collection_id=col.pk)
     vecs = clustered(30, 4)
     jsonl = tmp_path / "items.jsonl"
@@ -125,7 +126,7 @@ def test_import_command_jsonl_and_npy(tmp_path):
 
 def test_vectors_stay_inline_not_toasted():
     """toast_tuple_target keeps 768-d vectors (3 KB) in the heap page: exact scans avoid TOAST."""
-    col = collection_create(name="wide", dimension=768, index_type="none")
+    col = collection_create(tenant_id=default_tenant_id(), name="wide", dimension=768, index_type="none")
     embeddings_import(collection=col, items=items_from(np.random.default_rng(0).normal(size=(20, 768))))
     with connection.cursor() as cur:
         cur.execute("SELECT reltoastrelid::regclass::text FROM pg_class WHERE relname = 'embeddings_embedding'")
@@ -138,7 +139,8 @@ def test_vectors_stay_inline_not_toasted():
 def test_build_index_task_runs_on_a_real_worker(celery_worker):
     from apps.embeddings.tasks import collection_index_build_task
 
-    col = Collection.objects.create(name="queued", dimension=4, index_status=IndexStatus.PENDING)
+    col = Collection.objects.create(tenant_id=default_tenant_id(), name="queued", dimension=4,
+                                    index_status=IndexStatus.PENDING)
     result = collection_index_build_task.delay(str(col.pk))
     assert result.get(timeout=60) == "ready"
     col.refresh_from_db()
@@ -156,7 +158,7 @@ def test_build_index_task_runs_on_a_real_worker(celery_worker):
 
 def test_admin_pages(client, operator):
     client.force_login(operator)
-    col = collection_create(name="adm", dimension=4)
+    col = collection_create(tenant_id=default_tenant_id(), name="adm", dimension=4)
     collection_index_build(collection_id=col.pk)
     embeddings_import(collection=col, items=items_from(np.eye(4, dtype=np.float32) + 0.1, metadata=[{"a": 1}] * 4))
     r = client.get("/admin/embeddings/collection/")
@@ -179,11 +181,12 @@ def test_an_index_status_change_reaches_both_cached_forms_of_the_collection():
     from apps.embeddings.services.indexes import _set_status
     from apps.platform.cache import instance_get
 
-    col = collection_create(name="cached", dimension=4)
+    col = collection_create(tenant_id=default_tenant_id(), name="cached", dimension=4)
     collection_index_build(collection_id=col.pk)
-    assert collection_get(name="cached").index_status == IndexStatus.READY  # now cached by name
+    # now cached by name
+    assert collection_get(tenant_id=default_tenant_id(), name="cached").index_status == IndexStatus.READY
     assert instance_get(Collection, col.pk).index_status == IndexStatus.READY  # and by id
     _set_status(col, IndexStatus.FAILED, "disk full")
-    assert collection_get(name="cached").index_status == IndexStatus.FAILED
+    assert collection_get(tenant_id=default_tenant_id(), name="cached").index_status == IndexStatus.FAILED
     assert instance_get(Collection, col.pk).index_error == "disk full"
     collection_delete(collection=col)  # drops its index too (a schema object the test flush would keep)

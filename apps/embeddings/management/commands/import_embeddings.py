@@ -19,6 +19,7 @@ from apps.common.errors import DomainError
 from apps.embeddings.selectors.collections import collection_get
 from apps.embeddings.services.indexes import embeddings_analyze
 from apps.embeddings.services.ingest import embeddings_import
+from apps.tenants.selectors import tenant_get
 
 
 def _jsonl(path: Path) -> Iterator[dict]:
@@ -38,7 +39,7 @@ class Command(BaseCommand):
         parser.add_argument("collection")
         parser.add_argument("file")
         parser.add_argument("--metadata", help="JSONL with entity_type, entity_id, content, metadata per .npy row")
-        parser.add_argument("--tenant", default="default")
+        parser.add_argument("--tenant", default="default", help="slug of the collection's tenant")
         parser.add_argument("--chunk-size", type=int, default=5000)
         parser.add_argument("--no-progress", action="store_true")
 
@@ -47,7 +48,8 @@ class Command(BaseCommand):
         if not path.exists():
             raise CommandError(f"{path}: no such file")
         try:
-            collection = collection_get(name=opts["collection"], tenant=opts["tenant"])
+            tenant_id = tenant_get(slug=opts["tenant"]).pk  # a name is unique within its tenant only
+            collection = collection_get(name=opts["collection"], tenant_id=tenant_id)
         except DomainError as exc:
             raise CommandError(exc.message) from None
         if path.suffix == ".npy":
