@@ -2,10 +2,9 @@ from importlib import import_module
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import APIRootView
 
-from apps.console.views import HealthView, MeView
+from apps.console.views import ApiDocsView, HealthView, MetricsView, MeView, SchemaView
 
 # The apps use SimpleRouter (no per-app root view, no `.json` format-suffix twins of every route),
 # and each app with one path prefix is mounted under it, so that resolving a request tries one
@@ -13,7 +12,7 @@ from apps.console.views import HealthView, MeView
 # search URL 38 -> 32 us, `/backups/` after every mounted app 50 -> 27 us). One browsable root
 # lists every app's resources.
 _MOUNTS = [("agents", "agents"), ("tasks", "tasks"), ("collections", "embeddings"), ("cache", "cache"),
-           ("audit", "audit"), ("", "migrations")]  # (path prefix, app); migrations has three prefixes
+           ("audit", "audit"), ("keys", "tenants"), ("", "migrations")]  # (path prefix, app); migrations has three
 _root = {"/".join(filter(None, (mount, prefix))): f"{basename}-list" for mount, app in _MOUNTS
          for prefix, _viewset, basename in import_module(f"apps.{app}.urls").router.registry}
 
@@ -26,8 +25,10 @@ api_v1 = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # Public in production: /health/'s status only; the rest needs a credential or a setting
+    # (apps/console/permissions.py).
+    path("api/schema/", SchemaView.as_view(), name="schema"),
+    path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),
     path("health/", HealthView.as_view(), name="health"),
-    path("", include("django_prometheus.urls")),  # /metrics
+    path("metrics", MetricsView.as_view(), name="prometheus-django-metrics"),  # django-prometheus' view, guarded
 ]

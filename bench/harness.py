@@ -47,8 +47,10 @@ def django_scratch_db(label: str = "bench") -> Iterator[None]:
     from django.core.management import call_command
     from django.db import connection, connections
 
+    from apps.platform.db.tenancy import as_owner
+
     name = f"agency_{label}_{os.getpid()}"
-    with connection.cursor() as cur:
+    with as_owner(), connection.cursor() as cur:  # the login role may not create databases
         cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
         cur.execute(f'CREATE DATABASE "{name}"')
     connections.close_all()
@@ -65,17 +67,25 @@ def django_scratch_db(label: str = "bench") -> Iterator[None]:
         connections.close_all()
         settings.DATABASES["default"]["NAME"] = original
         connection.settings_dict["NAME"] = original
-        with connection.cursor() as cur:
+        with as_owner(), connection.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         connections.close_all()
 
 
-def psycopg_dsn() -> str:
-    """A libpq DSN for the database Django is using now (for the raw baselines)."""
+def psycopg_dsn(*, owner: bool = True) -> str:
+    """A libpq DSN for the database Django is using now (for the raw baselines).
+
+    As the tables' owner by default, whom row-level security exempts: the raw baselines measure
+    PostgreSQL without the policies (bench/tenancy.py compares both).
+    """
     from django.db import connection
+
+    from apps.platform.db.tenancy import owner_options
 
     s = connection.settings_dict
     parts = [f"host={s['HOST']}", f"port={s['PORT']}", f"dbname={s['NAME']}", f"user={s['USER']}"]
+    if owner and owner_options():
+        parts.append(f"options='{owner_options()}'")
     if s.get("PASSWORD"):
         parts.append(f"password={s['PASSWORD']}")
     return " ".join(parts)

@@ -33,8 +33,10 @@ from harness import django_scratch_db, parse_args, print_table, psycopg_dsn
 BATCH = 10
 CHUNK = 2000  # tasks per turn; the paths alternate turn by turn
 PATHS = {
-    "raw": "raw psycopg (same SQL)",
-    "service": "service (apps.tasks.services)",
+    "raw": "raw psycopg (same SQL), RLS off (table owner)",
+    "raw_rls": "raw psycopg (same SQL), RLS on (login role, tenant set)",
+    "service": "service (apps.tasks.services), RLS on",
+    "service_rls_off": "service, RLS off (as the table owner)",
     "untenanted": "raw psycopg, no tenant predicate (pre-tenancy SQL and index)",
 }
 UNTENANTED_INDEX = "bench_untenanted_claim_idx"
@@ -49,7 +51,9 @@ def _tenant_id() -> int:
 def _seed(n: int, path: str) -> None:
     from django.db import connection
 
-    with connection.cursor() as cur:
+    from apps.platform.db.tenancy import as_owner
+
+    with as_owner(), connection.cursor() as cur:  # DDL and ANALYZE: the owner's
         cur.execute("TRUNCATE tasks_task")
         cur.execute(f"DROP INDEX IF EXISTS {UNTENANTED_INDEX}")
         if path == "untenanted":
@@ -78,13 +82,23 @@ def _verify(n: int, claimed: list[list]) -> tuple[int, int]:
     return duplicates + reclaimed, n - completed
 
 
-def _service_body(i: int, barrier, tenant_id: int) -> list[str]:
+def _service_body(i: int, barrier, tenant_id: int, rls: bool = True) -> list[str]:
+    from contextlib import ExitStack
+
     from django.db import connections
 
+    from apps.platform.db.tenancy import as_owner, tenant_scope
     from apps.tasks import services
 
     worker, mine = f"svc-{i}", []
     scope = {"tenant_id": tenant_id, "credential": f"key:bench{i}"}
+    with ExitStack() as stack:
+        # RLS on: the claimer acts for its tenant, as an API worker's request does; off: the owner.
+        stack.enter_context(tenant_scope(tenant_id) if rls else as_owner())
+        return _service_loop(barrier, services, scope, worker, mine, connections)
+
+
+def _service_loop(barrier, services, scope: dict, worker: str, mine: list[str], connections) -> list[str]:
     try:
         services.task_claim(**scope, worker_id=worker, types=["none"], limit=1)  # connect before the clock starts
         barrier.wait()
@@ -97,7 +111,8 @@ def _service_body(i: int, barrier, tenant_id: int) -> list[str]:
     return mine
 
 
-def _raw_body(i: int, barrier, dsn: str, tenant_id: int, with_tenant: bool = True) -> list[str]:
+def _raw_body(i: int, barrier, dsn: str, tenant_id: int, with_tenant: bool = True,
+              rls: bool = False) -> list[str]:
     import psycopg
 
     from apps.tasks.services import COMPLETE_SET, claim_sql, owned_update_sql
@@ -107,6 +122,8 @@ def _raw_body(i: int, barrier, dsn: str, tenant_id: int, with_tenant: bool = Tru
     result = json.dumps({"ok": True})
     worker, mine, credential = f"raw-{i}", [], f"key:bench{i}"
     with psycopg.connect(dsn, autocommit=True) as conn, conn.cursor() as cur:
+        if rls:
+            cur.execute("SELECT set_config('agency.tenant_id', %s, false)", [str(tenant_id)])
         barrier.wait()
         while True:
             cur.execute(claim, {"worker": worker, "credential": credential, "tenant": tenant_id, "limit": BATCH,
@@ -123,8 +140,10 @@ def _raw_body(i: int, barrier, dsn: str, tenant_id: int, with_tenant: bool = Tru
 
 def _child(i: int, barrier, results, path: str, dsn: str, tenant_id: int) -> None:
     try:
-        if path == "service":
-            mine = _service_body(i, barrier, tenant_id)
+        if path.startswith("service"):
+            mine = _service_body(i, barrier, tenant_id, rls=path == "service")
+        elif path == "raw_rls":
+            mine = _raw_body(i, barrier, psycopg_dsn(owner=False), tenant_id, rls=True)
         else:
             mine = _raw_body(i, barrier, dsn, tenant_id, with_tenant=path == "raw")
         results.put((i, mine, None))
@@ -189,6 +208,14 @@ def main() -> None:
             ["claimers", "path", "tasks", "seconds", "tasks/s", "raw tasks/s", "ratio vs raw", "duplicates", "lost"],
             rows,
         )
+        rls_rows = []
+        for claimers in (1, 4):
+            got = {r[1]: r[4] for r in rows if r[0] == claimers}
+            for on, off in (("raw_rls", "raw"), ("service", "service_rls_off")):
+                rls_rows.append([claimers, PATHS[on].split(",")[0], got[PATHS[on]], got[PATHS[off]],
+                                 f"{got[PATHS[off]] / got[PATHS[on]]:.3f}x"])
+        print_table("Row-level security's cost on claim+complete (same run; target <= 1.05x)",
+                    ["claimers", "path", "tasks/s RLS on", "tasks/s RLS off", "time on/off"], rls_rows)
         bad = [r for r in rows if r[-2] or r[-1]]
         if bad:
             raise SystemExit(f"duplicates or lost tasks: {bad}")

@@ -52,15 +52,17 @@ def test_unknown_api_path_is_404(api_client):
     assert api_client.get("/api/v1/does-not-exist/").status_code == 404
 
 
-def test_openapi_schema_and_docs_are_served(client):
-    schema = client.get("/api/schema/")
+def test_openapi_schema_and_docs_are_served_to_callers_with_a_credential(api_client, client, operator):
+    schema = api_client.get("/api/schema/")
     assert schema.status_code == 200
     assert b"openapi" in schema.content
+    client.force_login(operator)  # the docs page loads the schema with the browser's session
     assert client.get("/api/docs/").status_code == 200
+    assert client.get("/api/schema/").status_code == 200
 
 
-def test_metrics_endpoint_exports_django_metrics(client):
-    response = client.get("/metrics")
+def test_metrics_endpoint_exports_django_metrics(operator_client):
+    response = operator_client.get("/metrics")
     assert response.status_code == 200
     assert b"django_http_requests_total_by_method" in response.content or b"django_" in response.content
 
@@ -78,8 +80,8 @@ def test_health_is_503_when_redis_is_unreachable(client, settings):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_health_is_200_with_postgres_redis_and_a_worker_up(client, celery_worker):
-    response = client.get("/health/")
+def test_health_is_200_with_postgres_redis_and_a_worker_up(operator_client, celery_worker):
+    response = operator_client.get("/health/")  # versions and workers: for operators only
     body = response.json()
     assert response.status_code == 200, body
     assert body["status"] == "ok"

@@ -53,6 +53,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "apps.platform.http.middleware.RequestSizeLimitMiddleware",
+    # Row-level security: statements run under the request's tenant (apps/platform/db/tenancy.py).
+    "apps.platform.http.middleware.TenantScopeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Django's browser middlewares, passed by for token-authenticated API calls (apps/platform/http/middleware.py).
@@ -90,13 +92,18 @@ TEMPLATES = [
 # Unset: the running embedded server of AGENCY_DATA_DIR (found, never started: environment.py).
 DATABASE_URL = service_url("DATABASE_URL")
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
-DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
+DATABASES["default"]["ENGINE"] = "apps.platform.db.backend"  # django-prometheus' + the owner role
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["OPTIONS"] = {"connect_timeout": 5}
 # The task queue's hot statements run prepared (apps/platform/db/cursors.py); switch off behind a pooler
 # that cannot keep prepared statements (PgBouncer in transaction mode before 1.21).
 AGENCY_DB_PREPARED_STATEMENTS = env.bool("AGENCY_DB_PREPARED_STATEMENTS", default=True)
+# Row-level security (apps/platform/db/tenancy.py): the role that owns the tables (migrations, DDL,
+# upkeep and backups SET ROLE to it; the login role of DATABASE_URL must not own them), and how the
+# tenant setting travels: `session` (direct connections) or `transaction` (PgBouncer, transaction mode).
+AGENCY_DB_OWNER_ROLE = env("AGENCY_DB_OWNER_ROLE", default="agency_owner")
+AGENCY_DB_TENANT_SETTING = env("AGENCY_DB_TENANT_SETTING", default="session")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, sessions, locks, pub/sub, Celery broker -------------------------------------
@@ -160,7 +167,7 @@ REST_FRAMEWORK = {
         # `Authorization: Api-Key <key>`: a tenant's service (apps/tenants); refused by every endpoint
         # that does not declare scopes (KeysNeedScopes below).
         "apps.tenants.authentication.ApiKeyAuthentication",
-        "apps.platform.http.authentication.CachedTokenAuthentication",
+        "apps.platform.http.authentication.PreparedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["apps.tenants.permissions.KeysNeedScopes"],
@@ -185,10 +192,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.platform.http.errors.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"user": env("AGENCY_API_RATE", default="6000/minute")},
+    # Every view: per API key and tenant, per user, anonymous per address, at AGENCY_API_RATE or the
+    # tenant's rate, counted in Redis (apps/tenants/throttling.py); /health/ opts out.
+    "DEFAULT_THROTTLE_CLASSES": ["apps.tenants.throttling.TenantRateThrottle"],
 }
-# API token -> user lookups are cached (0 disables); token deletes and user saves drop the entry.
-AGENCY_AUTH_TOKEN_CACHE_SECONDS = env.float("AGENCY_AUTH_TOKEN_CACHE_SECONDS", default=60.0)
 SPECTACULAR_SETTINGS = {
     "TITLE": "agency API",
     "DESCRIPTION": "The data layer of the agent platform: agents, tasks, vector memory, cache, operations.",
@@ -203,6 +210,14 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("AGENCY_MAX_REQUEST_BYTES", default=32 * 1
 # Components whose failure makes /health/ answer 503.
 AGENCY_HEALTH_REQUIRED = env.list("AGENCY_HEALTH_REQUIRED", default=["postgres", "redis", "celery"])
 AGENCY_HEALTH_CELERY_TIMEOUT = env.float("AGENCY_HEALTH_CELERY_TIMEOUT", default=1.0)
+
+# --- What is public (apps/console/permissions.py) -------------------------------------------------
+# Without DEBUG only /health/'s status is public. /metrics is for operators and this bearer token
+# (Prometheus: `authorization: {credentials: ...}`; empty: no token accepted); the API schema and
+# docs for any authenticated caller. The two switches open them to everybody.
+AGENCY_METRICS_TOKEN = env("AGENCY_METRICS_TOKEN", default="")
+AGENCY_PUBLIC_METRICS = env.bool("AGENCY_PUBLIC_METRICS", default=False)
+AGENCY_PUBLIC_API_DOCS = env.bool("AGENCY_PUBLIC_API_DOCS", default=False)
 
 # --- Auth, i18n, static ----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -18,3 +18,6 @@ SECRET_KEY = "test-insecure-key"
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 AGENCY_HEALTH_CELERY_TIMEOUT = env.float("AGENCY_HEALTH_CELERY_TIMEOUT", default=2.0)
+# Every view is throttled (tenants, users, anonymous by address: the suite is all 127.0.0.1); the
+# suite must never hit it by accident. Throttle tests set small rates themselves.
+AGENCY_API_RATE = "100000000/minute"

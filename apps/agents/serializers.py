@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from apps.agents.models import Agent, AgentStatus
+from apps.common.validation import JSONDocumentField
 from apps.tenants.selectors import tenant_slug
 
 NAMESPACE_HELP = ("Deprecated: the agent's tenant slug (the tenant replaced namespaces). On input it may only repeat "
@@ -37,7 +38,7 @@ class AgentSerializer(serializers.ModelSerializer):
 class AgentCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=255)
     type = serializers.CharField(max_length=100)
-    capabilities = serializers.JSONField(required=False, default=dict)
+    capabilities = JSONDocumentField(required=False, default=dict)
     status = serializers.ChoiceField(choices=AgentStatus.choices, required=False, default=AgentStatus.ACTIVE)
     namespace = serializers.CharField(max_length=100, required=False, help_text=NAMESPACE_HELP)
 
@@ -51,7 +52,7 @@ class AgentUpdateSerializer(serializers.Serializer):
     version = serializers.IntegerField(min_value=1, required=False)
     name = serializers.CharField(max_length=255, required=False)
     type = serializers.CharField(max_length=100, required=False)
-    capabilities = serializers.JSONField(required=False)
+    capabilities = JSONDocumentField(required=False)
     status = serializers.ChoiceField(choices=AgentStatus.choices, required=False)
     namespace = serializers.CharField(max_length=100, required=False, help_text=NAMESPACE_HELP)
 
@@ -70,7 +71,7 @@ class AgentStatsSerializer(serializers.Serializer):
 
 
 class SessionSerializer(serializers.Serializer):
-    data = serializers.JSONField()
+    data = JSONDocumentField()
     ttl = serializers.IntegerField(required=False, min_value=1)
 
     def validate_data(self, value):

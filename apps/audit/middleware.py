@@ -1,4 +1,5 @@
-"""Records every API request (method, path, status, user, duration) into the access log buffer."""
+"""Records every API request (method, path, status, credential, tenant, duration) into the access log buffer,
+and makes the request's credential the actor of the audit entries its writes leave (apps.audit.context)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,12 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject
 
+from apps.audit.context import request_acting
 from apps.audit.services import access_log_buffer
+from apps.tenants.principals import ApiKeyPrincipal
+
+# The public part of `Authorization: Api-Key <prefix>.<secret>`: what the library looks keys up by.
+_KEY_PREFIX = re.compile(r"^\s*Api-Key\s+([A-Za-z0-9]{1,8})\.")
 
 
 class AccessLogMiddleware:
@@ -39,18 +45,26 @@ class AccessLogMiddleware:
 
 
 def _entry(request: HttpRequest, response: HttpResponse, started_at: float, duration_ms: float) -> dict:
+    """The access-log line: for a refused request too, who presented what (never a secret) and why it failed."""
     user = getattr(request, "user", None)
     # DRF authenticates inside the view: its user is on the wrapped request it leaves behind.
     drf_user = getattr(getattr(response, "renderer_context", {}).get("request"), "user", None)
     user = drf_user if drf_user is not None else user
     authenticated = bool(user is not None and user.is_authenticated)
+    principal = user if isinstance(user, ApiKeyPrincipal) else None
+    presented = _KEY_PREFIX.match(request.headers.get("Authorization", ""))
+    body = getattr(response, "data", None)
+    error = body.get("error") if isinstance(body, dict) else None
     return {
         "timestamp": datetime.fromtimestamp(started_at, tz=UTC).isoformat(),
         "user_id": user.pk if authenticated else None,
-        "username": user.get_username() if authenticated else "",
+        "username": user.get_username()[:150] if authenticated else "",
+        "key_prefix": principal.prefix if principal else (presented.group(1) if presented else ""),
+        "tenant_id": principal.tenant_id if principal else None,
         "method": request.method,
         "path": request.path[:500],
         "status_code": response.status_code,
+        "error_code": str(error.get("code") or "")[:64] if isinstance(error, dict) else "",
         "duration_ms": duration_ms,
         "remote_addr": request.META.get("REMOTE_ADDR") or None,
         "request_id": request.headers.get("X-Request-ID", "")[:64],
@@ -58,7 +72,12 @@ def _entry(request: HttpRequest, response: HttpResponse, started_at: float, dura
 
 
 class AuditlogWritesMiddleware(AuditlogMiddleware):
-    """django-auditlog's middleware, skipped for requests that cannot write audited rows.
+    """The audit trail's actor for every request, and django-auditlog's middleware for the requests that may write.
+
+    Every request is put in `apps.audit.context` (a context variable, set and reset around the
+    view), so each audit entry a write leaves names the request's key or user.
+
+    django-auditlog's middleware is skipped for requests that cannot write audited rows.
 
     It only attributes LogEntry rows (actor, remote address, correlation id) to the request, and
     entries are written only when an audited model is saved or deleted, which safe methods
@@ -85,7 +104,9 @@ class AuditlogWritesMiddleware(AuditlogMiddleware):
         return SimpleLazyObject(user)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.method in self.SAFE_METHODS or (
-                request.method == "POST" and self.READ_ONLY_POSTS.match(request.path)):
-            return self.get_response(request)
-        return super().__call__(request)
+        # The audit trail's actor is this request's credential, whatever the method (a context variable: cheap).
+        with request_acting(request):
+            if request.method in self.SAFE_METHODS or (
+                    request.method == "POST" and self.READ_ONLY_POSTS.match(request.path)):
+                return self.get_response(request)
+            return super().__call__(request)

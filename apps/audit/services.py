@@ -1,4 +1,4 @@
-"""Writes of the audit app: buffering and flushing the access log, and retention."""
+"""Writes of the audit app: the audit trail (`audit_record`), buffering and flushing the access log, retention."""
 
 from __future__ import annotations
 
@@ -14,11 +14,48 @@ from django.utils import timezone
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
-from apps.audit.models import AccessLog
+from apps.audit.context import current_actor
+from apps.audit.models import AccessLog, AuditEntry
 
 logger = logging.getLogger(__name__)
 
 BUFFER_KEY = "agency:audit:access-log"
+# Refused requests that come in floods (bad or revoked credentials, throttled clients): at flush time
+# identical lines of one minute become one row with `hits`, so a flood costs no more database rows
+# than a trickle. 403 and 404 lines stay one row each: they come from authenticated callers, who
+# are throttled, and each may matter on its own.
+COLLAPSED_STATUSES = frozenset({401, 429})
+_ACTOR_TENANT: Any = object()
+
+
+def audit_record(*, action: str, target: Any = None, target_type: str = "", target_id: Any = "",
+                 target_repr: str = "", tenant_id: int | None = _ACTOR_TENANT,
+                 data: dict[str, Any] | None = None) -> AuditEntry:
+    """Record one write as one audit entry: the actor (from `apps.audit.context`), the tenant, what was done.
+
+    Called by the services inside the transaction of the write they record, so the entry commits
+    and rolls back with it: no entry for a write that did not happen, no write without its entry.
+    One INSERT whatever the write's size (a batch of 500 items is one entry with its counts).
+
+    `target` is the model instance written (its type, id and str are taken from it, and its
+    `tenant_id` when it has one); `tenant_id` may be given instead, None for an operator-wide
+    action; left out, it is the acting key's tenant.
+    """
+    actor = current_actor()
+    if target is not None:
+        target_type = target_type or target._meta.label_lower
+        target_id = target_id or target.pk
+        target_repr = target_repr or str(target)
+        if tenant_id is _ACTOR_TENANT and hasattr(target, "tenant_id"):
+            tenant_id = target.tenant_id
+    if tenant_id is _ACTOR_TENANT:
+        tenant_id = actor.tenant_id
+    return AuditEntry.objects.create(
+        tenant_id=tenant_id, actor_kind=actor.kind, actor=actor.label, actor_key_id=actor.key_id,
+        actor_user_id=actor.user_id, action=action[:64], target_type=target_type[:100],
+        target_id=str(target_id or "")[:100], target_repr=str(target_repr)[:200], data=data or {},
+        remote_addr=actor.remote_addr, request_id=actor.request_id,
+    )
 
 
 def access_log_buffer(entry: dict[str, Any]) -> None:
@@ -37,6 +74,8 @@ def access_log_buffer(entry: dict[str, Any]) -> None:
 def access_log_flush(*, batch_size: int = 5000) -> int:
     """Move buffered lines into AccessLog with bulk inserts; returns how many rows were written.
 
+    Identical 401/429 lines of one minute are written as one row counting them (`hits`).
+
     Lines are popped only after the insert is prepared, inside one transaction per batch, so a
     crash between pop and commit loses at most one batch of log lines, never application data.
     """
@@ -49,17 +88,34 @@ def access_log_flush(*, batch_size: int = 5000) -> int:
         raw, _ = pipe.execute()
         if not raw:
             return written
-        rows = []
-        for line in raw:
-            data = json.loads(line)
-            data["timestamp"] = datetime.fromisoformat(data["timestamp"])
-            rows.append(AccessLog(**data))
+        rows = _collapse([json.loads(line) for line in raw])
         AccessLog.objects.bulk_create(rows, batch_size=1000)
         written += len(rows)
 
 
+def _collapse(lines: list[dict[str, Any]]) -> list[AccessLog]:
+    """AccessLog rows for buffered lines; identical refused lines (COLLAPSED_STATUSES) of a minute become one."""
+    rows: list[AccessLog] = []
+    collapsed: dict[tuple, AccessLog] = {}
+    for data in lines:
+        data["timestamp"] = datetime.fromisoformat(data["timestamp"])
+        if data.get("status_code") in COLLAPSED_STATUSES:
+            key = (data["timestamp"].replace(second=0, microsecond=0), data.get("status_code"), data.get("method"),
+                   data.get("path"), data.get("error_code"), data.get("key_prefix"), data.get("username"),
+                   data.get("tenant_id"), data.get("remote_addr"))
+            row = collapsed.get(key)
+            if row is not None:
+                row.hits += 1
+                continue
+            row = collapsed[key] = AccessLog(**data)
+            rows.append(row)
+        else:
+            rows.append(AccessLog(**data))
+    return rows
+
+
 def audit_purge(*, days: int | None = None) -> dict[str, int]:
-    """Delete change history and access log older than the retention period (days).
+    """Delete change history, the audit trail and the access log older than the retention period (days).
 
     Called by the schema app's daily retention purge (`agency.schema.purge_retention`), which also
     purges its own run records.
@@ -71,4 +127,5 @@ def audit_purge(*, days: int | None = None) -> dict[str, int]:
     with transaction.atomic():
         log_entries, _ = LogEntry.objects.filter(timestamp__lt=cutoff).delete()
         access, _ = AccessLog.objects.filter(timestamp__lt=cutoff).delete()
-    return {"log_entries": log_entries, "access_log": access, "retention_days": keep}
+        trail, _ = AuditEntry.objects.filter(timestamp__lt=cutoff).delete()
+    return {"log_entries": log_entries, "access_log": access, "audit_entries": trail, "retention_days": keep}

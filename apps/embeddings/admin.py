@@ -6,8 +6,10 @@ import json
 
 from django.contrib import admin, messages
 from django.db.models import Count
+from django.http import HttpResponseRedirect
 from django.utils.html import format_html
 
+from apps.common.errors import DomainError
 from apps.embeddings.models import Collection, Embedding
 from apps.embeddings.services.collections import collection_create, collection_index_rebuild, collection_update
 from apps.embeddings.services.indexes import index_report
@@ -43,6 +45,13 @@ class CollectionAdmin(admin.ModelAdmin):
     @admin.display(description="indexes")
     def index_details(self, obj: Collection) -> str:
         return format_html("<pre>{}</pre>", json.dumps(index_report(collection=obj), indent=2))
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:  # Django's view runs in a transaction: a refused save leaves nothing behind
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as exc:  # a quota, index settings pgvector refuses: say so, not a 500
+            self.message_user(request, str(exc), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request, obj, form, change):
         if change:

@@ -17,9 +17,37 @@ import orjson
 import pybase64
 
 from apps.common.errors import ValidationFailed
-from apps.embeddings.models import Collection, Metric
+from apps.common.validation import MAX_JSON_DEPTH, json_problem
+from apps.embeddings.models import Collection, IndexType, Metric
 
 MAX_ERRORS = 20
+
+
+def collection_index_check(collection: Collection) -> None:
+    """What pgvector would refuse when building the collection's index, as a 400 naming the field.
+
+    Checked before the collection is written, since the (empty) index is built after commit: a
+    refusal there once left a collection behind with its index FAILED, and the client a 500. The
+    model's validators and clean() hold pgvector's ranges (m 2-100, ef_construction 4-1000, lists
+    1-32768, dimensions per type, no l1 for ivfflat); these are the rules that combine parameters,
+    from pgvector 0.8's sources:
+
+    * HNSW: `ef_construction must be greater than or equal to 2 * m` (hnswbuild.c);
+    * IVFFlat with cosine or inner product clusters with spherical k-means, which needs more than
+      one dimension: `dimensions must be greater than one for this opclass` (ivfbuild.c).
+
+    The binary index (HNSW over bit(n), pgvector's default m 16 and ef_construction 64) has no
+    combined rule; its dimension bound is clean()'s.
+    """
+    if collection.index_type == IndexType.HNSW and collection.ef_construction < 2 * collection.m:
+        raise ValidationFailed(
+            f"ef_construction: hnsw needs ef_construction >= 2 * m (pgvector); got {collection.ef_construction} "
+            f"with m {collection.m}", details={"field": "ef_construction"})
+    if (collection.index_type == IndexType.IVFFLAT and collection.dimension == 1
+            and collection.metric in (Metric.COSINE, Metric.INNER_PRODUCT)):
+        raise ValidationFailed(
+            f"dimension: ivfflat with {collection.metric} needs at least 2 dimensions (pgvector's spherical "
+            f"k-means); use metric l2, index hnsw or index none", details={"field": "dimension"})
 
 
 @dataclass
@@ -58,7 +86,10 @@ def vector_error(vec: Any, collection: Collection, path: str) -> tuple[str | Non
     if isinstance(vec, np.ndarray):
         arr = vec
     elif isinstance(vec, list | tuple):
-        arr = np.asarray(vec) if vec else np.zeros(0)
+        try:
+            arr = np.asarray(vec) if vec else np.zeros(0)
+        except ValueError:  # ragged nesting ([[1], [2, 3]]): numpy cannot make an array of it
+            return f"{path}: expected a flat list of numbers", None
         if arr.dtype.kind in "biuf" and bool in set(map(type, vec)):  # numpy would take true as 1
             arr = np.asarray(vec, dtype=object)  # the per-element check below names it
     else:
@@ -124,6 +155,15 @@ def _metadata_json(metadata: dict) -> bytes:
     return _dumps(metadata).encode() if b"null" in out else out
 
 
+def _metadata_problem(metadata: dict, path: str) -> str | None:
+    """NUL (which jsonb cannot hold) or nesting past MAX_JSON_DEPTH in an item's metadata, naming the spot."""
+    problem = json_problem(metadata)
+    if problem is None:
+        return None
+    sub, reason = problem
+    return f"{path}{'' if not sub or sub.startswith('[') else '.'}{sub}: {reason}"
+
+
 def embeddings_validate(*, collection: Collection, items: Any, root: str = "items") -> Batch:
     """Check every item before anything is written; ValidationFailed names each bad item index."""
     if not isinstance(items, list):
@@ -173,10 +213,15 @@ def embeddings_validate(*, collection: Collection, items: Any, root: str = "item
             else:
                 try:
                     meta_json = _metadata_json(metadata)
-                except (TypeError, ValueError) as exc:
-                    errors.append(f"{path}.metadata: not valid JSON ({exc})")
-                if b"\\u0000" in meta_json:
-                    errors.append(f"{path}.metadata: NUL characters are not allowed")
+                except (TypeError, ValueError, RecursionError) as exc:
+                    errors.append(_metadata_problem(metadata, f"{path}.metadata")
+                                  or f"{path}.metadata: not valid JSON ({exc})")
+                else:
+                    # Only text that could hold NUL or nest past the bound is walked (a few per batch, if any).
+                    if b"\\u0000" in meta_json or meta_json.count(b"{") + meta_json.count(b"[") > MAX_JSON_DEPTH:
+                        problem = _metadata_problem(metadata, f"{path}.metadata")
+                        if problem:
+                            errors.append(problem)
             if et is not None and eid is not None:
                 first = seen.setdefault((et, eid), i)
                 if first != i:

@@ -21,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.common.errors import ValidationFailed
+from apps.common.validation import text_check
 from apps.embeddings import serializers as s
 from apps.embeddings.models import Collection, Embedding
 from apps.embeddings.selectors.collections import collection_get, collection_list
@@ -127,7 +128,7 @@ class CollectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
         collection = self.get_object()
         if request.method == "GET":
             qs = Embedding.objects.filter(collection=collection).defer("vector").order_by("entity_type", "entity_id")
-            entity_type = request.query_params.get("entity_type")
+            entity_type = text_check("entity_type", request.query_params.get("entity_type"))
             if entity_type:
                 qs = qs.filter(entity_type=entity_type)
             page = self.paginate_queryset(qs)

@@ -2,18 +2,20 @@ from django.apps import AppConfig
 
 
 class PlatformConfig(AppConfig):
-    """The platform layer as an installed app: it has no models, only receivers to connect."""
+    """The platform layer as an installed app: it has no models, only the database receivers.
+
+    (The token-lookup cache and its invalidation receivers are gone: token authentication reads
+    the row on every request, apps/platform/http/authentication.py.)
+    """
 
     name = "apps.platform"
     label = "platform"
     verbose_name = "Platform"
 
     def ready(self) -> None:
-        from django.contrib.auth import get_user_model
-        from django.db.models.signals import post_delete, post_save
-        from rest_framework.authtoken.models import Token
+        from django.db.backends.signals import connection_created
 
-        from apps.platform.http.authentication import on_token_deleted, on_user_saved
+        from apps.platform.db import tenancy
 
-        post_delete.connect(on_token_deleted, sender=Token, dispatch_uid="apps.platform.token_cache.token_deleted")
-        post_save.connect(on_user_saved, sender=get_user_model(), dispatch_uid="apps.platform.token_cache.user_saved")
+        # Row-level security: every connection runs under the current tenant scope.
+        connection_created.connect(tenancy.on_connection_created, dispatch_uid="apps.platform.db.tenancy.scope")

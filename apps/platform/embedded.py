@@ -45,6 +45,19 @@ from pathlib import Path
 
 PG_SUPERUSER = "postgres"
 PG_DATABASE = "agency"
+# Row-level security needs an application role that neither owns the tables nor is a superuser
+# (apps/platform/db/tenancy.py): the server's URL names PG_APP_ROLE; PG_OWNER_ROLE owns the tables,
+# and the app role may SET ROLE to it (for migrations, DDL, upkeep) without inheriting its rights.
+PG_APP_ROLE = "agency_app"
+PG_OWNER_ROLE = "agency_owner"
+# Not leakproof by default, so under RLS PostgreSQL would not use an index for them (a qual that
+# could leak must wait for the policy): the metadata filters' jsonb containment and key tests, the
+# full-text match, LIKE (trigram). None of them raises on any input or reveals its arguments.
+LEAKPROOF_FUNCTIONS = (
+    "jsonb_contains(jsonb, jsonb)", "jsonb_exists(jsonb, text)", "jsonb_exists_any(jsonb, text[])",
+    "jsonb_exists_all(jsonb, text[])", "ts_match_vq(tsvector, tsquery)", "textlike(text, text)",
+    "texticlike(text, text)",
+)
 UNPRIVILEGED_USERS = ("postgres", "agency-pg")
 
 # Settings tuned for a 2-core dev machine serving HNSW builds; tests add durability-off flags.
@@ -75,7 +88,7 @@ class ServerInfo:
     @property
     def url(self) -> str:
         if self.kind == "postgres":
-            return f"postgres://{PG_SUPERUSER}@127.0.0.1:{self.port}/{PG_DATABASE}"
+            return f"postgres://{PG_APP_ROLE}@127.0.0.1:{self.port}/{PG_DATABASE}"
         return f"redis://127.0.0.1:{self.port}"
 
 
@@ -182,9 +195,11 @@ def _bin_dir(user: pwd.struct_passwd | None) -> Path:
     src = _pginstall()
     if user is None or _reachable(src / "bin" / "postgres", user):
         return src / "bin"
-    # Keyed by the library too: a copy made before pgvector was rebuilt must not be reused.
+    # Keyed by the library and its control file too: a copy made before pgvector was rebuilt (or
+    # marked trusted) must not be reused.
     lib, _ = pgvector_library(src)
-    key = hashlib.sha256(f"{src}:{_sha256(lib)}".encode()).hexdigest()[:12]
+    control = src / "share" / "postgresql" / "extension" / "vector.control"
+    key = hashlib.sha256(f"{src}:{_sha256(lib)}:{_sha256(control)}".encode()).hexdigest()[:12]
     dst = Path(tempfile.gettempdir()) / f"agency-pginstall-{key}"
     with _file_lock(Path(tempfile.gettempdir()) / f"agency-pginstall-{key}.lock"):
         if not (dst / "bin" / "postgres").exists():
@@ -274,6 +289,22 @@ def pgvector_is_portable(pginstall: Path | None = None) -> bool:
     return lib.exists() and marker.exists() and marker.read_text().strip() == _sha256(lib)
 
 
+def ensure_trusted_pgvector(pginstall: Path | None = None) -> bool:
+    """Mark the wheel's pgvector trusted, as the upstream release's vector.control does (True if it did).
+
+    The wheel's control file lacks `trusted = true`, so only a superuser could CREATE EXTENSION
+    vector; the migrations run as the tables' owner, which is not one (apps/platform/db/tenancy.py).
+    """
+    control = (pginstall or _pginstall()) / "share" / "postgresql" / "extension" / "vector.control"
+    text = control.read_text()
+    if re.search(r"^\s*trusted\s*=", text, re.M) or not os.access(control.parent, os.W_OK):
+        return False
+    tmp = control.with_suffix(".control.tmp")
+    tmp.write_text(text.rstrip("\n") + "\ntrusted = true\n")
+    tmp.replace(control)
+    return True
+
+
 def ensure_portable_pgvector(pginstall: Path | None = None) -> bool:
     """Compile pgvector from third_party/ and install it over the wheel's library unless done already.
 
@@ -335,8 +366,11 @@ def ensure_postgres(data_dir: Path, *, ephemeral: bool = False, timeout: float =
     with _file_lock(lock):
         port = _pg_running_port(cluster)
         if port is not None:
-            return ServerInfo("postgres", port, cluster, started_here=False)
+            info = ServerInfo("postgres", port, cluster, started_here=False)
+            _create_database(info)
+            return info
         ensure_portable_pgvector()
+        ensure_trusted_pgvector()
         bindir = _bin_dir(user)
         log = cluster / "postgres.log"  # inside the cluster: always reachable by its owner
         if not (cluster / "PG_VERSION").exists():
@@ -370,13 +404,53 @@ def ensure_postgres(data_dir: Path, *, ephemeral: bool = False, timeout: float =
 
 
 def _create_database(info: ServerInfo) -> None:
+    """The roles, the database, and what only a superuser can do for them (idempotent, at every start).
+
+    * PG_OWNER_ROLE (no login; may create databases: the test runner's, the schema dry runs')
+      owns the tables; PG_APP_ROLE logs in, may SET ROLE to the owner but does not inherit it,
+      and is neither superuser nor BYPASSRLS, so the row-level-security policies apply to it.
+    * The functions in LEAKPROOF_FUNCTIONS are marked leakproof, in template1 too (new databases,
+      such as the test runner's, inherit it). The extensions (vector, pg_trgm, btree_gist: all
+      trusted) are created by the owner's migrations, so the owner can drop them again.
+    * A database from before the roles existed is handed to the owner (its tables and
+      sequences), and the app role is granted its rights on them.
+    """
     import psycopg
 
-    dsn = f"host=127.0.0.1 port={info.port} user={PG_SUPERUSER} dbname=postgres"
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    def connect(dbname: str) -> psycopg.Connection:
+        return psycopg.connect(f"host=127.0.0.1 port={info.port} user={PG_SUPERUSER} dbname={dbname}",
+                               autocommit=True)
+
+    with connect("postgres") as conn:
+        roles = {r for (r,) in conn.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)",
+                                            [[PG_APP_ROLE, PG_OWNER_ROLE]])}
+        if PG_OWNER_ROLE not in roles:
+            conn.execute(f"CREATE ROLE {PG_OWNER_ROLE} NOLOGIN CREATEDB")
+        if PG_APP_ROLE not in roles:
+            conn.execute(f"CREATE ROLE {PG_APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOINHERIT")
+        conn.execute(f"GRANT {PG_OWNER_ROLE} TO {PG_APP_ROLE} WITH INHERIT FALSE, SET TRUE")
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [PG_DATABASE]).fetchone()
         if not exists:
-            conn.execute(f'CREATE DATABASE "{PG_DATABASE}"')
+            conn.execute(f'CREATE DATABASE "{PG_DATABASE}" OWNER {PG_OWNER_ROLE}')
+    for dbname in ("template1", PG_DATABASE):
+        with connect(dbname) as conn:
+            for fn in LEAKPROOF_FUNCTIONS:
+                conn.execute(f"ALTER FUNCTION {fn} LEAKPROOF")
+            conn.execute(f"GRANT USAGE, CREATE ON SCHEMA public TO {PG_OWNER_ROLE}")
+            if dbname != PG_DATABASE:
+                continue
+            conn.execute(f'ALTER DATABASE "{PG_DATABASE}" OWNER TO {PG_OWNER_ROLE}')
+            owned = conn.execute(
+                "SELECT format('%%I', c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'S', 'v', 'm') "
+                "AND c.relowner = %s::regrole AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid "
+                "AND d.deptype IN ('e', 'a', 'i'))", [PG_SUPERUSER]).fetchall()
+            for (name,) in owned:
+                conn.execute(f"ALTER TABLE public.{name} OWNER TO {PG_OWNER_ROLE}")
+            if owned:
+                conn.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA public "
+                             f"TO {PG_APP_ROLE}")
+                conn.execute(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {PG_APP_ROLE}")
 
 
 def stop_postgres(data_dir: Path) -> bool:

@@ -63,3 +63,13 @@ def health_report() -> dict[str, Any]:
     else:
         overall = "degraded"
     return {"status": overall, "components": components}
+
+
+def health_summary(report: dict[str, Any]) -> dict[str, Any]:
+    """What anybody may see of `report`: the overall status and whether each component is up.
+
+    Server versions, latencies, worker host names and error texts help an attacker pick an exploit
+    and map the deployment; they are for operators (apps/console/permissions.py).
+    """
+    return {"status": report["status"],
+            "components": {name: {"ok": c["ok"]} for name, c in report["components"].items()}}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework import serializers
 
+from apps.common.validation import JSONDocumentField, validate_finite
 from apps.tasks.models import Task
 from apps.tenants.selectors import tenant_slug
 
@@ -34,7 +35,7 @@ class TaskSerializer(serializers.ModelSerializer):
 
 class TaskCreateSerializer(serializers.Serializer):
     type = serializers.CharField(max_length=100)
-    data = serializers.JSONField(required=False, default=dict)
+    data = JSONDocumentField(required=False, default=dict)
     priority = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False, default=1)
     agent_id = serializers.UUIDField(required=False, allow_null=True, default=None)
     max_attempts = serializers.IntegerField(min_value=1, max_value=100, required=False, default=None)
@@ -48,7 +49,8 @@ class TaskClaimSerializer(serializers.Serializer):
     worker_id = serializers.CharField(max_length=255)
     types = serializers.ListField(child=serializers.CharField(max_length=100), required=False, allow_empty=True)
     limit = serializers.IntegerField(min_value=1, required=False, default=1)
-    lease_seconds = serializers.FloatField(min_value=1, max_value=86400, required=False, default=None)
+    lease_seconds = serializers.FloatField(min_value=1, max_value=86400, required=False, default=None,
+                                          validators=[validate_finite])
     agent_id = serializers.UUIDField(required=False, allow_null=True, default=None)
 
     def validate_limit(self, value):
@@ -63,12 +65,13 @@ class TaskClaimResponseSerializer(serializers.Serializer):
 
 class TaskHeartbeatSerializer(serializers.Serializer):
     worker_id = serializers.CharField(max_length=255)
-    lease_seconds = serializers.FloatField(min_value=1, max_value=86400, required=False, default=None)
+    lease_seconds = serializers.FloatField(min_value=1, max_value=86400, required=False, default=None,
+                                          validators=[validate_finite])
 
 
 class TaskCompleteSerializer(serializers.Serializer):
     worker_id = serializers.CharField(max_length=255)
-    result = serializers.JSONField(required=False, default=dict)
+    result = JSONDocumentField(required=False, default=dict)
 
     def validate_result(self, value):
         return _object(value)

@@ -32,11 +32,13 @@ from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from apps.audit.services import audit_record
 from apps.common.errors import Conflict, NotFound, ValidationFailed
 from apps.common.validation import check_json_object
 from apps.platform.cache import instances_invalidate
 from apps.platform.db.cursors import fetch_prepared
 from apps.tasks.models import Task, TaskStatus
+from apps.tenants.quotas import quota_enforce
 from apps.tenants.selectors import TENANT_HEADER
 
 S = TaskStatus
@@ -102,6 +104,7 @@ def task_create(
     A task's tenant is its agent's: an agent of another tenant answers 404 naming `agent_id`,
     exactly as an agent that does not exist (no existence leak). An operator (tenant_id None)
     creating a task for an agent gets the agent's tenant; without an agent they must name one.
+    A tenant at its `max_pending_tasks` quota gets a 403 (apps.tenants.quotas).
     """
     data = {} if data is None else data
     _check_json_object("data", data)
@@ -129,7 +132,12 @@ def task_create(
         errors = exc.message_dict
         field, messages = next(iter(errors.items()))
         raise ValidationFailed(f"{'' if field == '__all__' else field + ': '}{messages[0]}", details=errors) from exc
+    # max_pending_tasks (403); the count reads the tenant's slice of the partial index tasks_claim_idx
+    quota_enforce(tenant_id=tenant_id, quota="max_pending_tasks",
+                  usage=lambda: Task.objects.filter(tenant_id=tenant_id, status=S.PENDING).count())
     task.save()
+    audit_record(action="task.create", target=task,
+                 data={"type": type, "priority": priority, "agent_id": agent_id and str(agent_id)})
     return task
 
 
@@ -311,16 +319,19 @@ def task_fail(*, tenant_id: int | None, credential: str, task_id: Any, worker_id
     )
 
 
-def _transition(task_id: Any, tenant_id: int | None, requested: str, mutate: Callable[[Task], list[str]]) -> Task:
+def _transition(task_id: Any, tenant_id: int | None, requested: str, mutate: Callable[[Task], list[str]],
+                *, verb: str) -> Task:
     with transaction.atomic():
         task = _scoped(tenant_id).select_for_update().filter(pk=task_id).first()
         if task is None:
             raise _not_found(task_id)
         assert_transition(task_id, task.status, requested)
+        previous = task.status
         fields = mutate(task)
         task.status = requested
         task.version += 1
         task.save(update_fields=[*fields, "status", "version", "updated_at"])
+        audit_record(action=f"task.{verb}", target=task, data={"from": previous, "to": requested})
     return task
 
 
@@ -331,7 +342,7 @@ def task_cancel(*, tenant_id: int | None, task_id: Any) -> Task:
         task.finished_at = timezone.now()
         return ["lease_owner", "lease_credential", "lease_expires_at", "finished_at"]
 
-    return _transition(task_id, tenant_id, S.CANCELLED, mutate)
+    return _transition(task_id, tenant_id, S.CANCELLED, mutate, verb="cancel")
 
 
 def task_retry(*, tenant_id: int | None, task_id: Any) -> Task:
@@ -351,7 +362,7 @@ def task_retry(*, tenant_id: int | None, task_id: Any) -> Task:
         return ["attempts", "run_after", "finished_at", "started_at", "result", "lease_owner", "lease_credential",
                 "lease_expires_at"]
 
-    return _transition(task_id, tenant_id, S.PENDING, mutate)
+    return _transition(task_id, tenant_id, S.PENDING, mutate, verb="retry")
 
 
 def task_requeue(*, tenant_id: int | None, task_id: Any) -> Task:
@@ -373,7 +384,7 @@ def task_requeue(*, tenant_id: int | None, task_id: Any) -> Task:
         task.run_after = timezone.now()
         return ["lease_owner", "lease_credential", "lease_expires_at", "run_after"]
 
-    return _transition(task_id, tenant_id, S.PENDING, mutate)
+    return _transition(task_id, tenant_id, S.PENDING, mutate, verb="requeue")
 
 
 def task_cache_invalidate_for_agent(*, tenant_id: int, agent_id: Any) -> None:
@@ -417,4 +428,7 @@ def task_reap_expired_leases(*, batch_size: int = 1000) -> dict[str, int]:
         requeued += sum(1 for r in rows if r[1] == S.PENDING)
         failed += sum(1 for r in rows if r[1] == S.FAILED)
         if len(rows) < batch_size:
+            if requeued or failed:  # one entry per run that changed something, across tenants
+                audit_record(action="task.reap_leases", target_type=Task._meta.label_lower, tenant_id=None,
+                             data={"requeued": requeued, "failed": failed})
             return {"requeued": requeued, "failed": failed}

@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from rest_framework import exceptions
 
 from apps.common.errors import NotFound, ValidationFailed
+from apps.platform.db import tenancy
 from apps.platform.db.cursors import fetch_prepared
 from apps.tenants.models import ApiKey, Tenant
 from apps.tenants.principals import ApiKeyPrincipal, is_operator
@@ -181,3 +182,19 @@ def _resolve(request: Any) -> int | None:
         raise exceptions.PermissionDenied(
             f"{TENANT_HEADER}: only operators may name a tenant; this {what} belongs to {own_slug!r}")
     return own_id
+
+
+def request_db_scope(request: Any) -> str:
+    """The row-level-security scope of a request (registered with apps.platform.db.tenancy at ready()).
+
+    The same answer as `request_tenant_id`, as the setting's text: the credential's tenant, the
+    tenant an operator names, every tenant for an operator naming none; nothing at all before the
+    credential is known, for the anonymous, and for a request `request_tenant_id` would refuse.
+    """
+    user = request.__dict__.get("user")
+    if user is None or tenancy.is_unevaluated(user) or not user.is_authenticated:
+        return tenancy.NONE
+    try:
+        return tenancy.scope_value(request_tenant_id(request))
+    except (exceptions.APIException, NotFound, ValidationFailed):
+        return tenancy.NONE

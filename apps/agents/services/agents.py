@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from apps.agents.models import Agent
 from apps.agents.services.status import agent_status_publish
+from apps.audit.services import audit_record
 from apps.common.errors import Conflict, NotFound, ValidationFailed
 from apps.common.validation import check_json_object, full_clean
 from apps.platform.cache import instances_invalidate
@@ -50,6 +51,7 @@ def agent_create(
             agent.save()
     except IntegrityError as exc:
         raise _name_taken(name) from exc
+    audit_record(action="agent.create", target=agent, data={"name": name, "type": type, "status": status})
     return agent
 
 
@@ -126,6 +128,7 @@ def agent_update(*, agent_id: Any, tenant_id: int | None, expected_version: int,
     changes_diff = model_instance_diff(old, new)
     if changes_diff:
         LogEntry.objects.log_create(new, action=LogEntry.Action.UPDATE, changes=changes_diff)
+    audit_record(action="agent.update", target=new, data={"changes": changes_diff or {}, "version": new.version})
     return new
 
 
@@ -150,4 +153,5 @@ def agent_delete(*, agent_id: Any, tenant_id: int | None) -> None:
         )
     # SET NULL is one bulk UPDATE that sends no signals: drop the agent's cached (settled) tasks too.
     task_cache_invalidate_for_agent(tenant_id=agent.tenant_id, agent_id=agent_id)
+    audit_record(action="agent.delete", target=agent, data={"name": agent.name})
     agent.delete()

@@ -122,9 +122,9 @@ def test_admin_pages_render_with_current_stats(operator, client):
     assert r.status_code == 302 and CacheStatsSnapshot.objects.count() == 2
 
 
-def test_metrics_export_cache_counters(client):
+def test_metrics_export_cache_counters(operator_client):
     cache.cache_get("anything")
-    body = client.get("/metrics").content.decode()
+    body = operator_client.get("/metrics").content.decode()
     assert 'agency_cache_requests_total{alias="default",level="l2",result="miss"}' in body
     assert 'agency_cache_l2_keys{alias="default"}' in body
     assert get_redis_connection("default") is not None

@@ -16,6 +16,11 @@ Semantics (a Python evaluator in the tests holds the compiler to them):
 * $exists: the key is present (even with a null value).
 * $contains: the value is an array holding that scalar (GIN-served).
 * $like: the value is a string matching the SQL LIKE pattern (% and _, backslash escapes).
+
+Bounds: at most MAX_DEPTH (8) levels of $and/$or/$not, MAX_NODES conditions, MAX_IN values per
+list, and at most MAX_JSON_DEPTH (32) nested objects and arrays in all; no NUL (U+0000) in any
+key or value, which PostgreSQL's text and jsonb cannot hold (apps.common.validation.json_problem).
+`created_at` values are ISO 8601 date-times that PostgreSQL can store (UTC offsets within ±15:59).
 """
 
 from __future__ import annotations
@@ -25,9 +30,8 @@ import json
 import re
 from typing import Any
 
-from django.utils.dateparse import parse_datetime
-
 from apps.common.errors import ValidationFailed
+from apps.common.validation import datetime_parse, json_problem
 
 KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
 COLUMNS = {"entity_type", "entity_id", "created_at"}
@@ -37,6 +41,7 @@ MAX_DEPTH = 8
 MAX_NODES = 256
 MAX_IN = 1024
 MAX_PATH_SEGMENTS = 8
+MAX_JSON_DEPTH = 32  # objects and arrays, checked before anything recurses over the filter
 
 _RANGE_SQL = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 
@@ -172,10 +177,10 @@ class _Compiler:
     # --- columns ------------------------------------------------------------------------------
     def column_value(self, key: str, value: Any, path: str) -> Any:
         if key == "created_at":
-            parsed = parse_datetime(value) if isinstance(value, str) else None
-            if parsed is None:
-                raise self.fail(path, "expected an ISO 8601 date-time")
-            return parsed
+            try:
+                return datetime_parse(value)
+            except ValueError as exc:
+                raise self.fail(path, str(exc)) from None
         if not isinstance(value, str):
             raise self.fail(path, "expected a string")
         return value
@@ -235,6 +240,8 @@ def filter_key(spec: Any) -> str:
         return "json:" + _encode(spec)
     except (TypeError, ValueError):
         return "repr:" + repr(spec)
+    except RecursionError:  # nested past any bound: never compiled, so never a memo key (_compile refuses it)
+        return "deep:"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -245,5 +252,9 @@ def _compile_json(key: str, root: str, max_depth: int, max_nodes: int) -> tuple[
 
 def _compile(spec: Any, root: str, max_depth: int, max_nodes: int) -> tuple[str, list[Any]]:
     compiler = _Compiler(root, max_depth, max_nodes)
+    problem = json_problem(spec, max_depth=MAX_JSON_DEPTH)  # NUL, or nesting the compiler would recurse into
+    if problem:
+        path, reason = problem
+        raise compiler.fail(f"{root}{path}" if path.startswith("[") or not path else f"{root}.{path}", reason)
     sql = compiler.node(spec, root, 1)
     return sql, compiler.params

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from apps.audit.services import audit_record
 from apps.common.errors import ValidationFailed
 from apps.embeddings.models import Collection
 from apps.embeddings.selectors.filters import filter_compile
@@ -15,7 +16,11 @@ from apps.embeddings.selectors.filters import filter_compile
 @transaction.atomic
 def embeddings_delete(*, collection: Collection, ids: Any = None, entities: Any = None,
                       filter: Any = None) -> int:
-    """Delete by embedding ids, by (entity_type, entity_id) pairs and/or by filter; returns the count."""
+    """Delete by embedding ids, by (entity_type, entity_id) pairs and/or by filter; returns the count.
+
+    One audit entry for the whole delete: the count, how many ids / entities were named, and the
+    filter as given (not the ids themselves: a delete may name 10,000).
+    """
     if ids is None and entities is None and filter is None:
         raise ValidationFailed("ids: give ids, entities or filter", code="invalid_delete")
     clauses, params, where_filter, filter_params = [], [], "TRUE", []
@@ -48,4 +53,8 @@ def embeddings_delete(*, collection: Collection, ids: Any = None, entities: Any 
     with connection.cursor() as cur:
         cur.execute(f"DELETE FROM embeddings_embedding WHERE {collection.predicate} AND ({selected}) "
                     f"AND ({where_filter})", params + filter_params)
-        return cur.rowcount
+        deleted = cur.rowcount
+    audit_record(action="embeddings.delete_by_filter" if filter is not None else "embeddings.delete",
+                 target=collection, data={"deleted": deleted, "ids": None if ids is None else len(ids),
+                                          "entities": None if entities is None else len(entities), "filter": filter})
+    return deleted

@@ -17,17 +17,20 @@ AGENCY_EMBEDDINGS_BULK_SETTLE_SECONDS, or AGENCY_EMBEDDINGS_BULK_MAX_DEFER_SECON
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.embeddings.caching import collection_cache_invalidate
 from apps.embeddings.models import METRIC_SQL, Collection, Embedding, IndexStatus, IndexType
+from apps.platform.db.tenancy import as_owner
 from apps.platform.jobs import enqueue_on_commit, run_inline_or_enqueue
 
 log = logging.getLogger(__name__)
@@ -96,6 +99,7 @@ def _drop(name: str, *, concurrently: bool | None = None) -> None:
         cur.execute(f"DROP INDEX {_concurrently(concurrently)}IF EXISTS {name}")
 
 
+@as_owner()  # DDL: only the tables' owner may (apps/platform/db/tenancy.py)
 def collection_index_build(*, collection_id: UUID | str, concurrently: bool | None = None,
                            reindex: bool = False) -> Collection | None:
     """Build (or rebuild after a parameter change) the collection's index; idempotent.
@@ -117,8 +121,11 @@ def collection_index_build(*, collection_id: UUID | str, concurrently: bool | No
         statements.append((collection.binary_index_name, binary_index_ddl(collection, concurrently=conc)))
     existing = {**_existing(collection.index_prefix + "_"), **_existing(collection.binary_index_name)}
     _set_status(collection, IndexStatus.BUILDING if statements else IndexStatus.NONE)
+    # Inside a transaction the DDL runs in a savepoint, so that a refused build leaves the
+    # transaction usable for recording the failure (and for the caller's undo).
+    savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
     try:
-        with connection.cursor() as cur:
+        with savepoint, connection.cursor() as cur:
             if connection.in_atomic_block:
                 # Rows written earlier in this transaction have deferred FK checks pending, and
                 # PostgreSQL refuses to index a table with pending trigger events: run them now.
@@ -146,6 +153,7 @@ def collection_index_build(*, collection_id: UUID | str, concurrently: bool | No
     return collection
 
 
+@as_owner()  # DDL: only the tables' owner may (apps/platform/db/tenancy.py)
 def collection_indexes_drop(*, collection_id: UUID | str, concurrently: bool | None = None) -> list[str]:
     """Drop every index of a collection (after the collection is gone, or for index none)."""
     hex_id = UUID(str(collection_id)).hex
@@ -155,6 +163,7 @@ def collection_indexes_drop(*, collection_id: UUID | str, concurrently: bool | N
     return names
 
 
+@as_owner()  # DDL: only the tables' owner may (apps/platform/db/tenancy.py)
 def embeddings_analyze() -> None:
     """ANALYZE the embeddings table (after large loads; beat runs it too)."""
     with connection.cursor() as cur:
@@ -189,14 +198,21 @@ def index_report(*, collection: Collection | None = None) -> list[dict[str, Any]
     return out
 
 
-def collection_index_schedule(collection: Collection, *, sync: bool | None = None, reindex: bool = False) -> None:
-    """Build after commit: in this process for small collections, else in a Celery task (by name)."""
+def collection_index_schedule(collection: Collection, *, sync: bool | None = None, reindex: bool = False,
+                              inline_build: Callable[..., Any] | None = None) -> None:
+    """Build after commit: in this process for small collections, else in a Celery task (by name).
+
+    `inline_build` (same arguments as collection_index_build) runs instead of it when the build is
+    inline: the request's own failure handling (services/collections.py undoes a refused create or
+    update and answers 4xx). A task's build records a failure in the collection's status only.
+    """
     if sync is None:
         sync = Embedding.objects.filter(collection=collection).count() <= settings.AGENCY_EMBEDDINGS_SYNC_BUILD_ROWS
     kwargs: dict[str, Any] = {"collection_id": str(collection.pk)}
     if reindex:
         kwargs["reindex"] = True
-    run_inline_or_enqueue(inline=sync, run=collection_index_build, name=BUILD_TASK, kwargs=kwargs, queue=BUILD_QUEUE)
+    run_inline_or_enqueue(inline=sync, run=inline_build or collection_index_build, name=BUILD_TASK, kwargs=kwargs,
+                          queue=BUILD_QUEUE)
 
 
 def collection_index_defer(*, collection: Collection) -> None:

@@ -225,7 +225,11 @@ def backup_restore(
     else:
         postgres.database_create(target)
         try:
-            postgres.run_client(args, env=info.env(), total=total, marker="processing data for table", progress=progress)
+            # A new database comes with template1's extensions (their owner may not be ours: skip them).
+            with tempfile.TemporaryDirectory(prefix="agency-restore-") as tmp:
+                toc = _toc_without_installed_extensions(pg_restore, path, info.using(target), Path(tmp))
+                postgres.run_client([*args[:1], "-L", str(toc), *args[1:]], env=info.env(), total=total,
+                                    marker="processing data for table", progress=progress)
         except Exception:
             postgres.database_drop(target)
             raise

@@ -26,6 +26,7 @@ from psycopg import sql
 
 from apps.common.errors import ValidationFailed
 from apps.platform import embedded
+from apps.platform.db.tenancy import owner_options
 
 VECTOR_TYPES = ("vector", "halfvec", "sparsevec")
 
@@ -50,16 +51,22 @@ class ConnInfo:
         return ConnInfo(self.host, self.port, self.user, self.password, dbname)
 
     def env(self) -> dict[str, str]:
-        """The environment for pg_dump/pg_restore: credentials never appear on a command line."""
+        """The environment for pg_dump/pg_restore: credentials never appear on a command line.
+
+        The clients run as the tables' owner (PGOPTIONS `-c role=…`): the login role is subject
+        to row-level security, under which pg_dump refuses to dump (apps/platform/db/tenancy.py).
+        """
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-        env.update({"PGHOST": self.host, "PGPORT": self.port, "PGUSER": self.user, "PGDATABASE": self.dbname})
+        env.update({"PGHOST": self.host, "PGPORT": self.port, "PGUSER": self.user, "PGDATABASE": self.dbname,
+                    "PGOPTIONS": owner_options()})
         if self.password:
             env["PGPASSWORD"] = self.password
         return {k: v for k, v in env.items() if v != ""}
 
     def dsn(self) -> str:
+        """A libpq DSN whose session runs as the tables' owner (upkeep, backups, scratch databases)."""
         parts = {"host": self.host, "port": self.port, "user": self.user, "dbname": self.dbname,
-                 "password": self.password}
+                 "password": self.password, "options": owner_options()}
         return psycopg.conninfo.make_conninfo(**{k: v for k, v in parts.items() if v})
 
     def url(self) -> str:

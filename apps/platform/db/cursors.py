@@ -24,6 +24,8 @@ from django.db import connections
 from django_prometheus.db.common import ExportingCursorWrapper
 from psycopg.pq import Format
 
+from apps.platform.db import tenancy
+
 _cursor_classes: dict[str, type[psycopg.Cursor]] = {}
 # psycopg prepares a statement implicitly once it has run this many times; out of reach, so only
 # statements executed with prepare=True are prepared (a generic plan is not right for every query).
@@ -65,11 +67,12 @@ class hot_cursor:  # noqa: N801 (used like the function it replaced: `with hot_c
     that request, so the next one reconnects.
     """
 
-    __slots__ = ("using", "_wrapper", "_cur", "_errors")
+    __slots__ = ("using", "_wrapper", "_cur", "_errors", "_own_transaction")
 
     def __init__(self, using: str = "default", *, wrapper: Any = None) -> None:
         self.using = using
         self._wrapper = wrapper  # Django's connection wrapper, when the caller has it at hand
+        self._own_transaction = False
 
     def __enter__(self) -> psycopg.Cursor:
         wrapper = self._wrapper or connections[self.using]
@@ -82,10 +85,19 @@ class hot_cursor:  # noqa: N801 (used like the function it replaced: `with hot_c
         self._wrapper, self._cur = wrapper, cur
         self._errors = wrapper.wrap_database_errors
         self._errors.__enter__()
+        # The tenant the row-level-security policies let these statements see (apps/platform/db/tenancy.py);
+        # with the setting transaction-local only (PgBouncer), outside a transaction the block gets its own.
+        if not tenancy.sync_scope(wrapper):
+            cur.execute("BEGIN")
+            self._own_transaction = True
+            tenancy.sync_scope(wrapper)
         return cur
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         setattr(self._wrapper, _IDLE, self._cur)
+        if self._own_transaction:
+            self._own_transaction = False
+            self._cur.execute("ROLLBACK" if exc_type is not None else "COMMIT")
         self._errors.__exit__(exc_type, exc, tb)  # re-raises a database error as django.db's
 
 

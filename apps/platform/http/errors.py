@@ -32,15 +32,48 @@ _DRF_CODES = {
 }
 
 
-def _first_message(details: Any) -> str:
-    """A human sentence out of DRF's nested error details, naming the field path."""
+def _flatten(details: Any, path: str, out: dict[str, list[str]]) -> None:
+    """DRF's nested error details as {"field path": [messages]}, in the order DRF reported them.
+
+    A list field's errors come keyed by the item's index (`{"types": {0: [...]}}`), which the JSON
+    renderer cannot write (object keys are strings), and a nested serializer's as a list with an
+    empty dict for every valid item. Both become one flat level named like the API's own messages:
+    `types[0]`, `queries[1].k`, `capabilities.a.b`.
+    """
     if isinstance(details, dict):
         for key, value in details.items():
-            inner = _first_message(value)
-            return inner if key == "non_field_errors" else f"{key}: {inner}"
-    if isinstance(details, list) and details:
-        return _first_message(details[0])
-    return str(details)
+            if key == "non_field_errors":
+                sub = path
+            elif isinstance(key, int):
+                sub = f"{path}[{key}]"
+            elif str(key).startswith("["):
+                sub = f"{path}{key}"
+            else:
+                sub = f"{path}.{key}" if path else str(key)
+            _flatten(value, sub, out)
+    elif isinstance(details, list) and any(isinstance(item, dict | list) for item in details):
+        for i, item in enumerate(details):
+            if item:
+                _flatten(item, f"{path}[{i}]", out)
+    elif isinstance(details, list):
+        out.setdefault(path or "non_field_errors", []).extend(str(item) for item in details)
+    else:
+        out.setdefault(path or "non_field_errors", []).append(str(details))
+
+
+def _flat_details(details: Any) -> tuple[Any, str]:
+    """The error body's details (flat: each key a field path) and its message, naming the first path."""
+    if not isinstance(details, dict | list):
+        return details, str(details)
+    flat: dict[str, list[str]] = {}
+    _flatten(details, "", flat)
+    if not flat:
+        return details, "invalid input"
+    path, messages = next(iter(flat.items()))
+    message = messages[0] if path == "non_field_errors" else f"{path}: {messages[0]}"
+    if isinstance(details, list) and list(flat) == ["non_field_errors"]:
+        return flat["non_field_errors"], message  # a serializer-wide error (validate()) stays a list of messages
+    return flat, message
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -59,8 +92,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None
     code = _DRF_CODES.get(response.status_code, "error")
     if isinstance(exc, exceptions.ValidationError):
-        details = response.data
-        message = _first_message(details)
+        details, message = _flat_details(response.data)
     else:
         details = None
         message = str(response.data.get("detail", exc)) if isinstance(response.data, dict) else str(exc)

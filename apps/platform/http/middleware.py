@@ -21,6 +21,7 @@ from django.middleware.csrf import CsrfViewMiddleware as DjangoCsrfViewMiddlewar
 from django_prometheus.middleware import PrometheusAfterMiddleware as DjangoPrometheusAfterMiddleware
 
 from apps.common.errors import error_body
+from apps.platform.db.tenancy import request_scope
 
 API_PREFIX = "/api/"
 TOKEN_KEYWORD = "token "  # DRF's TokenAuthentication keyword, matched case-insensitively as DRF does
@@ -128,3 +129,18 @@ class RequestSizeLimitMiddleware:
                     "request_too_large",
                     f"request body: at most {limit} bytes (AGENCY_MAX_REQUEST_BYTES), got {length}"), status=413)
         return self.get_response(request)
+
+
+class TenantScopeMiddleware:
+    """Every statement made while a request is served runs under that request's tenant (RLS).
+
+    Before authentication nothing is visible in the tenant tables; once the credential is known
+    its tenant (or, for an operator naming none, every tenant) is: apps.platform.db.tenancy.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with request_scope(request):
+            return self.get_response(request)

@@ -86,16 +86,21 @@ def loads(body: bytes) -> Any:
     vectors: list[tuple[dict, simdjson.Array]] = []
     arrays = 0
     data: dict[str, Any] = {}
-    for key in doc:
-        value = doc[key]
-        if key in LISTS and isinstance(value, simdjson.Array):
-            arrays += 1
-            data[key] = [_convert(x, vectors) if type(x) is _Object else _plain(x) for x in value]
-        elif key == "vector" and isinstance(value, simdjson.Array):
-            vectors.append((data, value))
-            data[key] = None
-        else:
-            data[key] = _plain(value)
+    try:
+        for key in doc:
+            value = doc[key]
+            if key in LISTS and isinstance(value, simdjson.Array):
+                arrays += 1
+                data[key] = [_convert(x, vectors) if type(x) is _Object else _plain(x) for x in value]
+            elif key == "vector" and isinstance(value, simdjson.Array):
+                vectors.append((data, value))
+                data[key] = None
+            else:
+                data[key] = _plain(value)
+    except KeyError:
+        # simdjson looks a key up as a C string, so a key holding NUL ("k\u0000") is NO_SUCH_FIELD in
+        # its own object. orjson parses it; validation then names the key (and refuses the NUL).
+        return _fallback(body)
     # No other array anywhere, so no vector holds a nested one (numpy counts 15 MB in 3 ms, bytes.count in 9).
     flat = int(np.count_nonzero(np.frombuffer(body, dtype=np.uint8) == ord("["))) == arrays + len(vectors)
     for holder, array in vectors:

@@ -25,6 +25,7 @@ from django.core.cache import caches
 from django.db import connection
 from django.test import TestCase, override_settings
 
+from apps.platform.db.tenancy import as_owner
 from apps.platform.tests import django_cache_models
 
 SUITE = Path(__file__).resolve().parents[3] / "third_party" / "django-5.2.8" / "tests"
@@ -50,8 +51,11 @@ def _base(**options) -> dict:
 class _TwoLevelSuite(BaseCacheTests):
     @classmethod
     def setUpTestData(cls):
-        with connection.schema_editor() as editor:  # rolled back with the class's transaction
+        # Rolled back with the class's transaction; made by the owner (the login role may not create
+        # tables, apps/platform/db/tenancy.py) and granted to the login role, as `migrate` does.
+        with as_owner(), connection.schema_editor() as editor:
             editor.create_model(django_cache_models.Poll)
+            editor.execute(f"GRANT ALL ON {django_cache_models.Poll._meta.db_table} TO SESSION_USER")
 
     def setUp(self):
         super().setUp()

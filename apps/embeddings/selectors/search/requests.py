@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from apps.common.errors import PayloadTooLarge, ValidationFailed
+from apps.common.validation import text_check
 from apps.embeddings.models import Collection
 from apps.embeddings.selectors.filters import filter_compile
 from apps.embeddings.validation import vector_error
@@ -70,7 +71,7 @@ def search_params_parse(data: Any, *, collection: Collection, root: str = "") ->
     if data.get("query_text") is not None:
         if not isinstance(data["query_text"], str) or not data["query_text"].strip():
             raise ValidationFailed(f"{root}query_text: expected a non-empty string", code="invalid_search")
-        p.query_text = data["query_text"][:1000]
+        p.query_text = text_check(f"{root}query_text", data["query_text"][:1000])
     if (p.vector is None) == (p.id is None) and not (p.query_text and p.vector is None and p.id is None):
         raise ValidationFailed(f"{root}vector: give exactly one of vector or id (or query_text alone)",
                                code="invalid_search")
