@@ -16,6 +16,11 @@ costs (validation, Task instances, Django's connection handling, metrics). The p
 turns on chunks of 2,000 tasks so that this shared machine's noise falls on all of them alike.
 Duplicates = claims of a task already claimed in that run (must be 0); lost = tasks not completed.
 
+Row-level security (apps/platform/db/tenancy.py) is measured the same way: the raw baseline runs
+as the tables' owner (the policies exempt it), `raw_rls` as the login role with the tenant set,
+the service under `tenant_scope` (RLS on) and under `as_owner()` (RLS off); a second table puts
+each pair side by side (target <= 1.05x).
+
     python bench/tasks.py            # 20,000 tasks per path
     python bench/tasks.py --quick    # 200 tasks per path
     python bench/tasks.py --tasks 4000
