@@ -1,4 +1,5 @@
-# The two commands: `make run` (set up, start the embedded servers, migrate, serve web + worker + beat)
+# The two commands: `make run` (set up, start the embedded servers, migrate, serve web + worker + beat,
+# and `services`: a supervisor that restarts a dead embedded server within a second, on its port)
 # and `make test` (its pytest plugin starts and stops its own throw-away servers).
 # Nothing starts on import: `services` is the one step that starts the embedded PostgreSQL and Redis
 # of AGENCY_DATA_DIR (settings, web, worker and beat only find them); they run until `services-stop`.

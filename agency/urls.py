@@ -32,3 +32,7 @@ urlpatterns = [
     path("health/", HealthView.as_view(), name="health"),
     path("metrics", MetricsView.as_view(), name="prometheus-django-metrics"),  # django-prometheus' view, guarded
 ]
+# /api/ paths answer 500/503 in the one JSON error body, never Django's HTML page (the view is in the
+# platform's HTTP layer with DRF's handler).
+handler500 = "apps.platform.http.errors.server_error"
+handler404 = "apps.platform.http.errors.page_not_found"

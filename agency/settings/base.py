@@ -7,6 +7,8 @@ Importing settings starts nothing: `environment.py` says how the embedded server
 
 from __future__ import annotations
 
+from csp import constants as csp_constants
+
 from .environment import (  # noqa: F401  (BASE_DIR/AGENCY_EMBEDDED* are settings too)
     AGENCY_DATA_DIR,
     AGENCY_EMBEDDED,
@@ -56,6 +58,8 @@ MIDDLEWARE = [
     # Row-level security: statements run under the request's tenant (apps/platform/db/tenancy.py).
     "apps.platform.http.middleware.TenantScopeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Django's browser middlewares, passed by for token-authenticated API calls (apps/platform/http/middleware.py).
     "apps.platform.http.middleware.SessionMiddleware",
@@ -68,6 +72,32 @@ MIDDLEWARE = [
     "apps.audit.middleware.AccessLogMiddleware",
     "apps.platform.http.middleware.PrometheusAfterMiddleware",
 ]
+
+# --- Browser security ------------------------------------------------------------------------
+# Content-Security-Policy (django-csp): the admin and the Swagger UI (/api/docs/) are the only HTML
+# pages. Scripts come from this site, Swagger UI's CDN (drf-spectacular's default assets) or carry
+# the request's nonce (the one inline script, templates/drf_spectacular/swagger_ui.html); styles
+# may be inline, as the admin's `style=` attributes are (a nonce would void 'unsafe-inline').
+# No framing (as X-Frame-Options DENY), no plugins, forms post only here.
+_CSP_CDN = "https://cdn.jsdelivr.net"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", _CSP_CDN, csp_constants.NONCE],
+        "style-src": ["'self'", _CSP_CDN, "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", _CSP_CDN],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# security.W002/W003 look for Django's own class paths in MIDDLEWARE; the stack has subclasses of
+# both (apps.platform.http.middleware: they pass token-authenticated API calls by), and that module
+# registers the same two checks accepting subclasses (platform.W002/W003), so nothing is lost.
+SILENCED_SYSTEM_CHECKS = ["security.W002", "security.W003"]
 
 ROOT_URLCONF = "agency.urls"
 WSGI_APPLICATION = "agency.wsgi.application"
@@ -202,6 +232,21 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Bodies are JSON: the form parsers serve only the browsable API and are not offered to clients
+    # (a generated client would send multipart otherwise); HTML is the browsable API's, not the API's.
+    "PARSER_WHITELIST": ["drf_orjson_renderer.parsers.ORJSONParser", "apps.platform.http.parsers.VectorJSONParser"],
+    "RENDERER_WHITELIST": ["drf_orjson_renderer.renderers.ORJSONRenderer"],
+    # Two models have a `status`: named after their choices, not a hash (`StatusF64Enum`).
+    "ENUM_NAME_OVERRIDES": {
+        "AgentStatusEnum": "apps.agents.models.AgentStatus",
+        "RunStatusEnum": "apps.migrations.models.RunStatus",
+        "TaskStatusEnum": "apps.tasks.models.TaskStatus",
+    },
+    # The Error body on every operation's 4xx/5xx, and `XRequest` rather than `XRequestRequest` (apps/common/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.common.schema.postprocess_errors",
+    ],
 }
 # Largest accepted request body; bigger ones get 413 (ingest batches are bounded separately).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("AGENCY_MAX_REQUEST_BYTES", default=32 * 1024 * 1024)

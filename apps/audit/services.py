@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from datetime import datetime, timedelta
@@ -12,7 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django_redis import get_redis_connection
-from redis.exceptions import RedisError
+from redis.exceptions import LockError, RedisError
 
 from apps.audit.context import current_actor
 from apps.audit.models import AccessLog, AuditEntry
@@ -70,27 +71,78 @@ def access_log_buffer(entry: dict[str, Any]) -> None:
         logger.debug("access log line dropped: Redis unavailable")
 
 
-@transaction.atomic
+# Moves up to ARGV[1] lines from the buffer (KEYS[1]) to the processing list (KEYS[2]) in one step,
+# so every line is in exactly one of the two lists at every moment (RPUSH in chunks: Lua's unpack
+# takes a few thousand values at most).
+_MOVE_BATCH = """
+local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+for i = 1, #items, 1000 do
+  redis.call('RPUSH', KEYS[2], unpack(items, i, math.min(i + 999, #items)))
+end
+redis.call('LTRIM', KEYS[1], #items, -1)
+return #items
+"""
+# Longer than the flush task's hard time limit (apps/audit/tasks.py): a flusher killed holding the
+# lock releases it by expiry, and the next one finds its batch in the processing list.
+FLUSH_LOCK_SECONDS = 300
+
+
 def access_log_flush(*, batch_size: int = 5000) -> int:
     """Move buffered lines into AccessLog with bulk inserts; returns how many rows were written.
 
     Identical 401/429 lines of one minute are written as one row counting them (`hits`).
 
-    Lines are popped only after the insert is prepared, inside one transaction per batch, so a
-    crash between pop and commit loses at most one batch of log lines, never application data.
+    No window where a failure drops lines (move, then delete after commit): a batch is moved
+    atomically from the buffer to a processing list, inserted in its own transaction, and deleted
+    from Redis only after that transaction committed. If the insert fails (the database refuses,
+    the worker dies) the batch stays in the processing list, and the next flush writes it first,
+    skipping rows already committed (a crash between the commit and the delete), so each line is
+    written once. One flusher at a time (a Redis lock; a second one returns 0). Call it outside a
+    transaction (the Celery task does): inside one, "committed" would only mean its savepoint.
+    The request path is unchanged: one pipelined RPUSH + LTRIM (`access_log_buffer`).
     """
     conn = get_redis_connection("default")
-    written = 0
-    while True:
-        pipe = conn.pipeline(transaction=True)
-        pipe.lrange(BUFFER_KEY, 0, batch_size - 1)
-        pipe.ltrim(BUFFER_KEY, batch_size, -1)
-        raw, _ = pipe.execute()
-        if not raw:
-            return written
-        rows = _collapse([json.loads(line) for line in raw])
+    processing = f"{BUFFER_KEY}:processing"
+    lock = conn.lock(f"{BUFFER_KEY}:flush-lock", timeout=FLUSH_LOCK_SECONDS)
+    if not lock.acquire(blocking=False):
+        return 0
+    try:
+        written = 0
+        stale = conn.lrange(processing, 0, -1)  # left by a flush that failed before its delete
+        if stale:
+            written += _write_batch(conn, processing, stale, recovering=True)
+        move = conn.register_script(_MOVE_BATCH)
+        while move(keys=[BUFFER_KEY, processing], args=[batch_size]):
+            written += _write_batch(conn, processing, conn.lrange(processing, 0, -1))
+        return written
+    finally:
+        with contextlib.suppress(LockError):
+            lock.release()
+
+
+def _write_batch(conn: Any, processing: str, raw: list[bytes], *, recovering: bool = False) -> int:
+    """Insert one moved batch in its own transaction, then delete it from Redis; returns the rows written."""
+    rows = _collapse([json.loads(line) for line in raw])
+    if recovering:
+        rows = _not_yet_written(rows)
+    with transaction.atomic():
         AccessLog.objects.bulk_create(rows, batch_size=1000)
-        written += len(rows)
+    conn.delete(processing)
+    return len(rows)
+
+
+def _not_yet_written(rows: list[AccessLog]) -> list[AccessLog]:
+    """The rows of a recovered batch that no committed row matches (timestamp to the microsecond and line).
+
+    Only a flush that committed and then failed to delete its batch leaves matches; the lookup uses
+    the timestamp index and runs only when recovering.
+    """
+    if not rows:
+        return rows
+    stamps = [r.timestamp for r in rows]
+    existing = set(AccessLog.objects.filter(timestamp__gte=min(stamps), timestamp__lte=max(stamps))
+                   .values_list("timestamp", "method", "path", "status_code", "duration_ms"))
+    return [r for r in rows if (r.timestamp, r.method, r.path, r.status_code, r.duration_ms) not in existing]
 
 
 def _collapse(lines: list[dict[str, Any]]) -> list[AccessLog]:

@@ -8,7 +8,10 @@ What PostgreSQL cannot store is refused here, where input enters, rather than me
 * JSON nested deeper than MAX_JSON_DEPTH (64) containers: far beyond any configuration, and
   deep enough to exhaust the recursion of every encoder on its way (`json.dumps` fails near 1,000);
 * datetimes with a UTC offset beyond PostgreSQL's ±15:59 (`datetime_check`, `validate_datetime`);
-* NaN and infinity where a number becomes an interval or a column (`validate_finite`).
+* NaN and infinity where a number becomes an interval or a column (`validate_finite`);
+* integral numbers in JSON beyond ±2^53 (MAX_JSON_INTEGER): a JSON parser reads them as doubles
+  (orjson does beyond 64 bits, so `2^70` arrives as 1.1805916207174113e+21, and JavaScript
+  clients do beyond 2^53), which silently changes the number; send such values as strings.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ MAX_JSON_DEPTH = 64
 # PostgreSQL refuses a time zone displacement of 16 hours or more ("time zone displacement out of range").
 MAX_UTC_OFFSET = timedelta(hours=15, minutes=59)
 NUL = "\x00"
+# The largest integer a double (JSON's number everywhere but Python) holds exactly, with its neighbours.
+MAX_JSON_INTEGER = 2**53
 _NUL_VALUE = "NUL characters (\\u0000) are not allowed"
 _NUL_KEY = "NUL characters (\\u0000) are not allowed in keys"
 
@@ -53,14 +58,28 @@ def check_size(field: str, size: int, limit: int) -> None:
         )
 
 
+_IMPRECISE = (f"integers beyond ±2^53 ({MAX_JSON_INTEGER}) lose precision as JSON numbers "
+              "(so do integral values such as 1e21); send the value as a string")
+
+
+def _imprecise(value: Any) -> bool:
+    """An integral number beyond ±2^53: an int (not bool), or the double a parser made of a huge integer."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return abs(value) > MAX_JSON_INTEGER
+    return isinstance(value, float) and math.isfinite(value) and value.is_integer() and abs(value) > MAX_JSON_INTEGER
+
+
 def _key_path(path: str, key: Any) -> str:
     text = str(key).replace(NUL, "\\u0000")  # the message names the key readably
     return f"{path}.{text}" if path else text
 
 
 def json_problem(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> tuple[str, str] | None:
-    """(path inside `value`, reason) of the first string or key holding NUL, or of the first
-    container nested deeper than `max_depth`; None when PostgreSQL's jsonb can take it all.
+    """(path inside `value`, reason) of the first string or key holding NUL, of the first
+    container nested deeper than `max_depth`, or of the first integral number beyond ±2^53
+    (MAX_JSON_INTEGER); None when PostgreSQL's jsonb can take it all unchanged.
 
     Iterative, so a document nested a million deep is refused, not a RecursionError. The path is
     relative ("" for the value itself, "a.b[2]"); callers put their field name in front. Scalars
@@ -68,6 +87,8 @@ def json_problem(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> tuple[str, s
     """
     if isinstance(value, str):
         return ("", _NUL_VALUE) if NUL in value else None
+    if isinstance(value, int | float):
+        return ("", _IMPRECISE) if _imprecise(value) else None
     stack: list[tuple[Any, str, int]] = [(value, "", 0)]
     while stack:
         node, path, depth = stack.pop()
@@ -80,6 +101,9 @@ def json_problem(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> tuple[str, s
                 if isinstance(item, str):
                     if NUL in item:
                         return _key_path(path, key), _NUL_VALUE
+                elif isinstance(item, int | float):
+                    if _imprecise(item):
+                        return _key_path(path, key), _IMPRECISE
                 elif isinstance(item, dict | list | tuple):
                     stack.append((item, _key_path(path, key), depth + 1))
         elif isinstance(node, list | tuple):
@@ -89,6 +113,9 @@ def json_problem(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> tuple[str, s
                 if isinstance(item, str):
                     if NUL in item:
                         return f"{path}[{i}]", _NUL_VALUE
+                elif isinstance(item, int | float):
+                    if _imprecise(item):
+                        return f"{path}[{i}]", _IMPRECISE
                 elif isinstance(item, dict | list | tuple):
                     stack.append((item, f"{path}[{i}]", depth + 1))
     return None

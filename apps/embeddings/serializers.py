@@ -46,7 +46,11 @@ class EmbeddingSerializer(serializers.ModelSerializer):
 class EmbeddingItemSerializer(serializers.Serializer):
     entity_type = serializers.CharField(max_length=64)
     entity_id = serializers.CharField(max_length=255)
-    vector = serializers.ListField(child=serializers.FloatField())
+    vector = serializers.ListField(child=serializers.FloatField(), required=False,
+                                   help_text="the vector as JSON numbers; give this or `vector_b64`")
+    vector_b64 = serializers.CharField(
+        required=False, help_text="the vector as base64 of little-endian float32 (4 bytes per dimension), "
+                                  "the bulk format; give this or `vector`")
     content = serializers.CharField(required=False, allow_null=True)
     metadata = serializers.DictField(required=False)
 
@@ -76,20 +80,20 @@ class SearchRequestSerializer(serializers.Serializer):
     filter = serializers.DictField(required=False)
     include = serializers.ListField(child=serializers.ChoiceField(["metadata", "vector", "content"]), required=False)
     ef_search = serializers.IntegerField(required=False, min_value=1, max_value=1000)
-    probes = serializers.IntegerField(required=False, min_value=1)
+    probes = serializers.IntegerField(required=False, min_value=1, max_value=32768)
     exact = serializers.BooleanField(default=False)
     query_text = serializers.CharField(required=False, help_text="hybrid search: full-text query fused with RRF")
-    rrf_k = serializers.IntegerField(required=False, min_value=1)
+    rrf_k = serializers.IntegerField(required=False, min_value=1, max_value=10000)
 
 
 class SearchHitSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     entity_type = serializers.CharField()
     entity_id = serializers.CharField()
-    score = serializers.FloatField()
+    score = serializers.FloatField(allow_null=True, help_text="null for a text-only (query_text) search")
     distance = serializers.FloatField(allow_null=True)
     metadata = serializers.DictField(required=False)
-    content = serializers.CharField(required=False)
+    content = serializers.CharField(required=False, allow_null=True)
     vector = serializers.ListField(child=serializers.FloatField(), required=False)
     sources = serializers.DictField(required=False, help_text="hybrid: rank in each list the hit came from")
 

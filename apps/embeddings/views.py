@@ -12,7 +12,7 @@ operators use instead).
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -121,9 +121,15 @@ class CollectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
     def perform_destroy(self, instance: Collection) -> None:
         collection_delete(collection=instance)
 
-    @extend_schema(request=s.IngestRequestSerializer, responses={200: s.IngestResponseSerializer},
-                   summary="Upsert a batch of embeddings (all or nothing); GET lists them without vectors")
-    @action(detail=True, methods=["get", "post"], url_path="embeddings", parser_classes=VECTOR_PARSERS)
+    @extend_schema(methods=["GET"], request=None, responses={200: s.EmbeddingSerializer(many=True)},
+                   parameters=[OpenApiParameter("entity_type", str, description="only this entity type")],
+                   summary="The collection's embeddings, without vectors, by entity")
+    @extend_schema(methods=["POST"], request=s.IngestRequestSerializer,
+                   responses={201: OpenApiResponse(s.IngestResponseSerializer, description="some rows inserted"),
+                              200: OpenApiResponse(s.IngestResponseSerializer, description="rows updated only")},
+                   summary="Upsert a batch of embeddings (all or nothing)")
+    @action(detail=True, methods=["get", "post"], url_path="embeddings", parser_classes=VECTOR_PARSERS,
+            filter_backends=[])  # the GET pages rows by `entity_type` only, not by the collection filters
     def embeddings(self, request: Request, name: str | None = None) -> Response:
         collection = self.get_object()
         if request.method == "GET":

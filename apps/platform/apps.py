@@ -16,6 +16,7 @@ class PlatformConfig(AppConfig):
         from django.db.backends.signals import connection_created
 
         from apps.platform.db import tenancy
+        from apps.platform.http import middleware  # noqa: F401  (registers its system checks)
 
         # Row-level security: every connection runs under the current tenant scope.
         connection_created.connect(tenancy.on_connection_created, dispatch_uid="apps.platform.db.tenancy.scope")

@@ -23,6 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.common.errors import NotFound
+from apps.tenants import schema as _schema  # noqa: F401  (registers the Api-Key scheme with drf-spectacular)
 from apps.tenants import selectors, services
 from apps.tenants.models import ApiKey, Tenant
 from apps.tenants.permissions import HasScopes

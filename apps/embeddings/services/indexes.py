@@ -133,15 +133,17 @@ def collection_index_build(*, collection_id: UUID | str, concurrently: bool | No
             else:
                 cur.execute("SELECT set_config('maintenance_work_mem', %s, false)",
                             [settings.AGENCY_EMBEDDINGS_BUILD_MEMORY])
-            for name, ddl in statements:
-                if name in existing and not existing[name]:
-                    _drop(name, concurrently=conc)  # an INVALID left by an interrupted CONCURRENTLY build
-                elif name in existing and reindex:
-                    cur.execute(f"REINDEX INDEX {'CONCURRENTLY ' if conc else ''}{name}")
-                    continue
-                cur.execute(ddl)
-            if not connection.in_atomic_block:
-                cur.execute("RESET maintenance_work_mem")
+            try:
+                for name, ddl in statements:
+                    if name in existing and not existing[name]:
+                        _drop(name, concurrently=conc)  # an INVALID left by an interrupted CONCURRENTLY build
+                    elif name in existing and reindex:
+                        cur.execute(f"REINDEX INDEX {'CONCURRENTLY ' if conc else ''}{name}")
+                        continue
+                    cur.execute(ddl)
+            finally:
+                if not connection.in_atomic_block:  # autocommit: the session setting must not outlive the build
+                    cur.execute("RESET maintenance_work_mem")
     except Exception as exc:
         log.exception("index build failed for collection %s", collection.pk)
         _set_status(collection, IndexStatus.FAILED, str(exc))

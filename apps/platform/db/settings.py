@@ -24,6 +24,14 @@ these names for the session on the connection; `forget_session_values` drops wha
 for a caller that did. Inside a transaction every value is set locally before the statement (an
 earlier statement may have set a local value; a session SET would be undone, unseen, by a rollback).
 
+Behind PgBouncer in transaction mode (`AGENCY_DB_TENANT_SETTING = "transaction"`, see
+apps.platform.db.tenancy) a session value would stay on a server connection that PgBouncer then
+hands to another client, whose own statements did not ask for it: there nothing is set for the
+session, scan settings included: inside a transaction everything is local anyway (and there the
+tenancy layer's hot cursor already wraps a statement in one of its own), and outside one every
+value goes with the statement in one pipeline, as planner settings do above (+0.1 ms a statement).
+The search tests run each plan kind in this mode and find no pgvector setting left on the session.
+
 Measured here (loopback, 2 cores shared, a trivial prepared SELECT, medians of 7 x 1,000):
 alone 40-43 us; outside a transaction, pipelined after set_config 115-117 us (psycopg's pipeline
 mode costs more than a round trip; BEGIN + set_config + statement + COMMIT would be four);
@@ -39,6 +47,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
+from django.conf import settings as django_settings
 from psycopg.pq import TransactionStatus
 
 # Read only by pgvector's index scans (and their cost estimates): may stay on the session, see above.
@@ -95,12 +104,21 @@ def execute_with_settings(cur: psycopg.Cursor, sql: str, params: Sequence[Any], 
     session. Every other value holds for the statement's transaction only. Outside a transaction:
     changed scan settings in one statement of their own, then the statement alone if the planner
     settings match the session's, else `set_config(..., true)` and the statement in one pipeline.
-    Inside one: everything `set_config(..., true)`, then the statement.
+    Inside one: everything `set_config(..., true)`, then the statement. With the transaction-local
+    tenant setting (PgBouncer): nothing for the session, every value pipelined with the statement.
     """
     conn = cur.connection
     if conn.info.transaction_status != TransactionStatus.IDLE:
         set_local(cur, values, prepare=prepare)
         cur.execute(sql, params, prepare=prepare)
+        return
+    if django_settings.AGENCY_DB_TENANT_SETTING == "transaction":
+        if not values:
+            cur.execute(sql, params, prepare=prepare)
+            return
+        with conn.pipeline():
+            cur.execute(*set_local_sql(values), prepare=prepare)
+            cur.execute(sql, params, prepare=prepare)
         return
     known = _session(cur, list(values))
     scan = {name: value for name, value in values.items() if name in SCAN_SETTINGS and known[name] != value}

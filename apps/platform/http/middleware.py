@@ -15,9 +15,11 @@ from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware as DjangoAuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware as DjangoMessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
+from django.core import checks
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware as DjangoXFrameOptionsMiddleware
 from django.middleware.csrf import CsrfViewMiddleware as DjangoCsrfViewMiddleware
+from django.utils.module_loading import import_string
 from django_prometheus.middleware import PrometheusAfterMiddleware as DjangoPrometheusAfterMiddleware
 
 from apps.common.errors import error_body
@@ -81,6 +83,27 @@ class MessageMiddleware(BrowserOnlyMixin, DjangoMessageMiddleware):
 
 class XFrameOptionsMiddleware(BrowserOnlyMixin, DjangoXFrameOptionsMiddleware):
     pass
+
+
+# Django's security.W002/W003 (deploy checks) look for Django's own class paths in MIDDLEWARE and
+# so miss these subclasses; settings silence those two, and these checks take their place,
+# accepting the classes or any subclass (as the admin's checks do).
+_REQUIRED_MIDDLEWARE = [
+    (DjangoXFrameOptionsMiddleware, "platform.W002",
+     "No X-Frame-Options middleware (django.middleware.clickjacking.XFrameOptionsMiddleware or a subclass) "
+     "in MIDDLEWARE: pages are served without an X-Frame-Options header."),
+    (DjangoCsrfViewMiddleware, "platform.W003",
+     "No CSRF middleware (django.middleware.csrf.CsrfViewMiddleware or a subclass) in MIDDLEWARE: "
+     "cookie-authenticated forms and API calls are not protected against cross-site requests."),
+]
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_browser_middleware(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """security.W002/W003 for a stack of subclasses: each protection is present in some form."""
+    present = [import_string(path) for path in settings.MIDDLEWARE]
+    return [checks.Warning(message, id=check_id) for django_class, check_id, message in _REQUIRED_MIDDLEWARE
+            if not any(isinstance(cls, type) and issubclass(cls, django_class) for cls in present)]
 
 
 class PrometheusAfterMiddleware(DjangoPrometheusAfterMiddleware):
