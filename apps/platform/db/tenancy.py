@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from django.conf import settings
@@ -78,7 +78,7 @@ def tenant_scope(tenant_id: int | None) -> Iterator[None]:
         _explicit.reset(token)
 
 
-def all_tenants() -> contextmanager:
+def all_tenants() -> AbstractContextManager[None]:
     """Run the block's statements across tenants (operator and maintenance work)."""
     return tenant_scope(None)
 
